@@ -1,0 +1,1 @@
+"""benchtui: a terminal lab bench for machine-learning experiments."""

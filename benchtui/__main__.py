@@ -1,0 +1,3 @@
+from benchtui.cli import main
+
+main()

@@ -1,0 +1,145 @@
+"""The ``benchtui`` command: a thin click group over the engine."""
+
+from __future__ import annotations
+
+import inspect
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from engine.config import describe_keys
+from engine.errors import BenchError
+
+
+def _keys_help() -> str:
+    from engine.kinds import KINDS
+
+    lines = ["\b", "Config keys for --set and presets (KEY: default - meaning):"]
+    for kind in KINDS.values():
+        lines.append(f"  kind '{kind.name}':")
+        for key, default, text in describe_keys(kind.config_type):
+            lines.append(f"    {key}: {default} - {text}")
+    return "\n".join(lines)
+
+
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BenchError(f"{option} {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """benchtui: a terminal lab bench for machine-learning experiments."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+@cli.command(epilog=None)
+@click.argument("preset", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--no-ui", is_flag=True, help="Console progress instead of the TUI (plain logs when not a terminal).")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
+              show_default=True, help="Where runs are written: DIR/<preset>/<experiment>/<run>/.")
+@click.option("--data", "data", multiple=True, metavar="NAME=PATH",
+              help="Point a dataset at a folder, e.g. cities=DIR with train.csv, validation.csv, test.csv.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value for every run (type-checked; see the keys below).")
+@click.option("--only", multiple=True, metavar="EXPERIMENT", help="Run only the named experiment(s).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+              help="Where to train (default: the preset's, i.e. auto = CUDA when present).")
+@click.option("--force", is_flag=True, help="Redo runs that already finished.")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
+              show_default=True, help="Where embedded default datasets are cached.")
+def replay(preset: Path, no_ui: bool, runs_dir: Path, data: tuple[str, ...], overrides: tuple[str, ...],
+           only: tuple[str, ...], device: str | None, force: bool, data_root: Path) -> None:
+    """Run every experiment of PRESET (a TOML file) and write runs, figures
+    and summaries. Finished runs are skipped unless --force.
+
+    Exit code 0 when every run ended ok or diverged, 1 otherwise, 2 for bad
+    input (preset, data, options)."""
+    from engine.preset import load_preset
+    from engine.study import ReplayOptions, plan, replay as run_replay
+
+    started = time.perf_counter()
+    options = ReplayOptions(
+        runs_dir=runs_dir, data_root=data_root, overrides=_pairs(overrides, "--set"),
+        data_paths=_pairs(data, "--data"), only=list(only), device=device, force=force,
+    )
+    the_plan = plan(load_preset(preset), options)
+
+    stop = threading.Event()
+
+    def on_sigint(signum, frame):  # first Ctrl-C stops cleanly, the second one aborts
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        summary = _run_console(the_plan, stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items())) or "no runs"
+    where = runs_dir / the_plan.preset.name
+    click.echo(f"{the_plan.preset.name}: {counts} in {time.perf_counter() - started:.1f}s; outputs in {where}")
+    if stop.is_set():
+        click.echo("error: stopped by request; finished runs are kept, replay again to resume", err=True)
+        sys.exit(130)
+    if not summary.ok:
+        for line in summary.problems:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(1)
+
+
+PRESET_HELP = """\b
+Preset format (TOML):
+  name = "mlp"                 output folder under --runs-dir
+  title = "..."
+  [defaults]                   config values for every experiment
+  [[experiment]]               one or more
+  name = "lr"                  output folder under the preset
+  kind = "mlp"                 trainer
+  title = "..."
+  set = { KEY = VALUE }        values for every run of the experiment
+  grid = { KEY = [V, ...] }    cartesian product of runs
+  zip = { KEY = [V, ...] }     lists paired element-wise
+  figures = [{ kind = "curves", metrics = ["val_loss"] }, ...]
+  figure kinds: curves (metrics, facet), accuracy_vs (x, where),
+  best_worst (metric), gradients (layers), regions"""
+
+# the keys come from the config dataclasses, so --help never goes stale
+replay.help = inspect.cleandoc(replay.help or "") + "\n\n" + PRESET_HELP + "\n\n" + _keys_help()
+
+
+def _run_console(the_plan, stop: threading.Event):
+    from engine.study import replay as run_replay
+
+    from benchtui.progress import PlainLog, RichProgress
+
+    if sys.stdout.isatty():
+        with RichProgress() as sink:
+            return run_replay(the_plan, callbacks_for=lambda run: [sink], stop=stop, log=sink.log)
+    sink = PlainLog()
+    return run_replay(the_plan, callbacks_for=lambda run: [sink], stop=stop, log=sink.line)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except BenchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

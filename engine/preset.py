@@ -1,0 +1,197 @@
+"""Presets: a TOML file that lists experiments, each a sweep of runs.
+
+    name = "mlp"                      # output folder under the runs dir
+    title = "Part A - MLPs on European cities"
+    [defaults]                        # config values for every experiment
+    "optim.epochs" = 50
+    [[experiment]]
+    name = "lr"                       # output folder under the preset
+    kind = "mlp"                      # which trainer (see engine.kinds)
+    title = "A.1.1 Learning rate"
+    set = { "model.batchnorm" = false }        # values for every run
+    grid = { "optim.lr" = [1.0, 0.01] }        # cartesian product
+    zip = { "optim.batch_size" = [1, 16], "optim.epochs" = [1, 10] }  # paired
+    figures = [{ kind = "curves", metrics = ["val_loss"] }]
+
+Keys are dotted config keys (``optim.lr``) or a unique leaf (``lr``). Every
+key, value and figure is checked before any training starts; errors name the
+file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.config import apply_overrides, resolve_key
+from engine.errors import BenchError
+
+PRESET_KEYS = {"name", "title", "description", "defaults", "experiment"}
+EXPERIMENT_KEYS = {"name", "kind", "title", "description", "set", "grid", "zip", "figures", "gallery"}
+
+
+@dataclass
+class Experiment:
+    name: str
+    kind: str
+    title: str
+    description: str
+    settings: dict[str, Any]  # preset defaults + experiment set, full dotted keys
+    runs: list[dict[str, Any]]  # per run: the swept values (full dotted keys)
+    figures: list[dict[str, Any]]
+    extra: dict[str, Any] = field(default_factory=dict)  # kind-specific tables (gallery)
+
+
+@dataclass
+class Preset:
+    path: Path
+    name: str
+    title: str
+    description: str
+    experiments: list[Experiment]
+
+
+class _Locator:
+    """Finds the line of a key in the preset text, for error messages."""
+
+    def __init__(self, path: Path, text: str):
+        self.path, self.lines = path, text.splitlines()
+
+    def line_of(self, *needles: str) -> int | None:
+        for needle in needles:
+            pattern = re.compile(r'(^|[\s{,"\[])' + re.escape(needle) + r'("?\s*=|\b)')
+            for number, line in enumerate(self.lines, 1):
+                if pattern.search(line.split("#", 1)[0]):
+                    return number
+        return None
+
+    def error(self, message: str, *needles: str) -> BenchError:
+        line = self.line_of(*needles) if needles else None
+        where = f"{self.path}:{line}" if line else str(self.path)
+        return BenchError(f"{where}: {message}")
+
+
+def load_preset(path: str | Path) -> Preset:
+    from engine.kinds import KINDS  # the registry imports the trainers
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BenchError(f"{path}: cannot read preset ({exc.strerror})") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchError(f"{path}: TOML syntax error: {exc}") from None
+    loc = _Locator(path, text)
+
+    for key in doc:
+        if key not in PRESET_KEYS:
+            raise loc.error(f"unknown top-level key '{key}' (allowed: {', '.join(sorted(PRESET_KEYS))})", key)
+    name = doc.get("name", path.stem)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise loc.error(f"'name' must be a plain folder name (got {name!r})", "name")
+    defaults = doc.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise loc.error("'defaults' must be a table", "defaults")
+    raw_experiments = doc.get("experiment", [])
+    if not isinstance(raw_experiments, list) or not raw_experiments:
+        raise loc.error("no [[experiment]] tables: the preset would run nothing")
+
+    experiments, seen = [], set()
+    for raw in raw_experiments:
+        exp = _parse_experiment(raw, defaults, loc, KINDS)
+        if exp.name in seen:
+            raise loc.error(f"experiment name '{exp.name}' is used twice", exp.name)
+        seen.add(exp.name)
+        experiments.append(exp)
+    return Preset(path, name, str(doc.get("title", name)), str(doc.get("description", "")), experiments)
+
+
+def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict) -> Experiment:
+    name = raw.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise loc.error(f"every [[experiment]] needs a plain 'name' (got {name!r})", "[[experiment]]")
+    for key in raw:
+        if key not in EXPERIMENT_KEYS:
+            raise loc.error(
+                f"experiment '{name}': unknown key '{key}' (allowed: {', '.join(sorted(EXPERIMENT_KEYS))})", key
+            )
+    kind_name = raw.get("kind", "mlp")
+    if kind_name not in kinds:
+        raise loc.error(f"experiment '{name}': unknown kind '{kind_name}' (known: {', '.join(kinds)})", "kind")
+    kind = kinds[kind_name]
+    cfg_type = kind.config_type
+
+    def full_keys(table: Any, what: str) -> dict[str, Any]:
+        if not isinstance(table, dict):
+            raise loc.error(f"experiment '{name}': '{what}' must be a table", what)
+        out = {}
+        for key, value in table.items():
+            try:
+                out[resolve_key(cfg_type, key)] = value
+            except BenchError as exc:
+                raise loc.error(f"experiment '{name}', {what}: {exc}", key) from None
+        return out
+
+    settings = {**full_keys(defaults, "defaults"), **full_keys(raw.get("set", {}), "set")}
+    grid = full_keys(raw.get("grid", {}), "grid")
+    zipped = full_keys(raw.get("zip", {}), "zip")
+    for what, table in (("grid", grid), ("zip", zipped)):
+        for key, values in table.items():
+            if not isinstance(values, list) or not values:
+                raise loc.error(f"experiment '{name}', {what}: '{key}' must be a non-empty list", key.split(".")[-1])
+    lengths = {len(v) for v in zipped.values()}
+    if len(lengths) > 1:
+        raise loc.error(f"experiment '{name}', zip: all lists must have the same length", "zip")
+
+    zip_rows = [dict(zip(zipped, row)) for row in zip(*zipped.values())] if zipped else [{}]
+    grid_rows = [dict(zip(grid, row)) for row in itertools.product(*grid.values())] if grid else [{}]
+    runs = [{**g, **z} for g in grid_rows for z in zip_rows]
+
+    # type-check every value now, so a bad one fails before any training
+    for run in runs:
+        try:
+            apply_overrides(cfg_type(), {**settings, **run})
+        except BenchError as exc:
+            key = str(exc).split("'")[1] if "'" in str(exc) else ""
+            raise loc.error(f"experiment '{name}': {exc}", key.split(".")[-1]) from None
+
+    figures = raw.get("figures", [])
+    if not isinstance(figures, list) or not all(isinstance(f, dict) for f in figures):
+        raise loc.error(f"experiment '{name}': 'figures' must be a list of tables", "figures")
+    for fig in figures:
+        try:
+            kind.check_figure(fig, cfg_type)
+        except BenchError as exc:
+            raise loc.error(f"experiment '{name}', figures: {exc}", "figures") from None
+    extra = {k: raw[k] for k in ("gallery",) if k in raw}
+    return Experiment(
+        name=name,
+        kind=kind_name,
+        title=str(raw.get("title", name)),
+        description=str(raw.get("description", "")),
+        settings=settings,
+        runs=runs,
+        figures=figures,
+        extra=extra,
+    )
+
+
+def run_name(swept: dict[str, Any]) -> str:
+    """Folder name of a run from its swept values: ``lr=0.001,batchnorm=true``."""
+    if not swept:
+        return "run"
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, bool):
+            return str(v).lower()
+        if isinstance(v, float):
+            return f"{v:g}"
+        return re.sub(r"[^A-Za-z0-9_.+-]", "_", str(v))
+
+    return ",".join(f"{k.split('.')[-1]}={fmt(v)}" for k, v in swept.items())

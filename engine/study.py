@@ -1,0 +1,209 @@
+"""Replay a preset: plan its runs, train what is not finished, draw figures.
+
+Used by ``benchtui replay`` (console or TUI) and by tests. Everything that
+can be checked (preset, overrides, data) is checked in ``plan`` before any
+training starts.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from engine.config import apply_overrides, config_hash, resolve_key, to_dict
+from engine.errors import BenchError
+from engine.events import Callback
+from engine.figures import summary_table
+from engine.io import write_json, write_text
+from engine.kinds import KINDS
+from engine.preset import Experiment, Preset, run_name
+from engine.runs import RunWriter, load_finished
+from engine.system import environment, resolve_device
+
+DATASETS = {"cities": "data.path"}  # --data NAME=PATH sets this config key
+
+
+@dataclass
+class ReplayOptions:
+    runs_dir: Path = Path("runs")
+    data_root: Path = Path("data")
+    overrides: dict[str, str] = field(default_factory=dict)  # --set, applied last
+    data_paths: dict[str, str] = field(default_factory=dict)  # --data name=path
+    only: list[str] = field(default_factory=list)
+    device: str | None = None
+    force: bool = False
+
+
+@dataclass
+class PlannedRun:
+    experiment: Experiment
+    name: str
+    swept: dict[str, Any]
+    config: Any
+    run_dir: Path
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.experiment.name}/{self.name}"
+
+
+@dataclass
+class Plan:
+    preset: Preset
+    options: ReplayOptions
+    runs: list[PlannedRun]
+    datasets: dict[tuple, Any]
+
+    def data_for(self, cfg: Any, kind_name: str) -> Any:
+        kind = KINDS[kind_name]
+        key = kind.data_key(cfg)
+        if key not in self.datasets:
+            self.datasets[key] = kind.load_data(cfg, self.options.data_root)
+        return self.datasets[key]
+
+
+@dataclass
+class ReplaySummary:
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # one line each: failed / stopped runs, figure errors
+    records: dict[str, list[dict]] = field(default_factory=dict)  # experiment -> run records
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def plan(preset: Preset, options: ReplayOptions) -> Plan:
+    experiments = preset.experiments
+    if options.only:
+        known = {e.name for e in experiments}
+        for name in options.only:
+            if name not in known:
+                raise BenchError(f"--only: no experiment '{name}' in {preset.path} (has {', '.join(known)})")
+        experiments = [e for e in experiments if e.name in options.only]
+    for name in options.data_paths:
+        if name not in DATASETS:
+            raise BenchError(f"--data: unknown dataset '{name}' (known: {', '.join(DATASETS)})")
+    if options.device is not None:
+        resolve_device(options.device)  # fails now if cuda is asked for and absent
+
+    runs: list[PlannedRun] = []
+    for exp in experiments:
+        cfg_type = KINDS[exp.kind].config_type
+        cli = {}
+        for key, value in options.overrides.items():
+            try:
+                cli[resolve_key(cfg_type, key)] = value
+            except BenchError as exc:
+                raise BenchError(f"--set {key}={value}: {exc}") from None
+        for name, path in options.data_paths.items():
+            if not Path(path).is_dir():
+                raise BenchError(f"--data {name}={path}: not a folder")
+            cli[DATASETS[name]] = str(Path(path).resolve())
+        if options.device is not None:
+            cli["system.device"] = options.device
+        for swept in exp.runs:
+            try:
+                cfg = apply_overrides(cfg_type(), {**exp.settings, **swept, **cli})
+            except BenchError as exc:
+                raise BenchError(f"--set: {exc}") from None
+            name = run_name(swept)
+            runs.append(PlannedRun(exp, name, swept, cfg, options.runs_dir / preset.name / exp.name / name))
+    result = Plan(preset, options, runs, {})
+    for run in runs:  # load (and validate) every dataset before any training
+        result.data_for(run.config, run.experiment.kind)
+    return result
+
+
+def replay(
+    the_plan: Plan,
+    callbacks_for: Callable[[PlannedRun], list[Callback]] = lambda run: [],
+    stop: threading.Event | None = None,
+    log: Callable[[str], None] = lambda line: None,
+) -> ReplaySummary:
+    summary = ReplaySummary()
+    preset = the_plan.preset
+    by_experiment: dict[str, list[PlannedRun]] = {}
+    for run in the_plan.runs:
+        by_experiment.setdefault(run.experiment.name, []).append(run)
+
+    for exp_name, runs in by_experiment.items():
+        exp = runs[0].experiment
+        kind = KINDS[exp.kind]
+        records = []
+        for run in runs:
+            if stop is not None and stop.is_set():
+                break
+            record = None if the_plan.options.force else load_finished(run.run_dir, config_hash(run.config))
+            if record is not None:
+                log(f"{run.run_id}: already finished ({record['status']}), skipped")
+            else:
+                record = _train_one(the_plan, run, callbacks_for(run), stop)
+            record["_dir"] = str(run.run_dir)
+            status = record["status"]
+            summary.counts[status] = summary.counts.get(status, 0) + 1
+            if status not in ("ok", "diverged"):
+                summary.problems.append(f"{run.run_id}: {status}: {record.get('message', '')}")
+            records.append(record)
+        summary.records[exp_name] = records
+        if records:
+            _experiment_outputs(the_plan, exp, kind, records, summary, log)
+    return summary
+
+
+def _train_one(the_plan: Plan, run: PlannedRun, callbacks: list[Callback], stop) -> dict:
+    kind = KINDS[run.experiment.kind]
+    data = the_plan.data_for(run.config, run.experiment.kind)
+    device = resolve_device(run.config.system.device)
+    writer = RunWriter(run.run_dir, {
+        "preset": the_plan.preset.name,
+        "experiment": run.experiment.name,
+        "experiment_title": run.experiment.title,
+        "kind": run.experiment.kind,
+        "name": run.name,
+        "swept": run.swept,
+        "config": to_dict(run.config),
+        "config_hash": config_hash(run.config),
+        "seed": run.config.system.seed,
+        "data": kind.describe_data(data),
+        "environment": environment(device),
+    })
+    try:
+        result = kind.fit(run.config, data, callbacks=[writer, *callbacks], stop=stop, run_id=run.run_id)
+    except BenchError as exc:  # refused before training (e.g. BatchNorm with batch size 1)
+        writer.record.update(status="failed", message=str(exc))
+        return writer.finish({}, [])
+    record = writer.record
+    record["history"] = result.history
+    try:
+        artifacts = kind.save_artifacts(result, run.run_dir, record, data)
+    except Exception as exc:  # noqa: BLE001 - the run is kept, the failure recorded
+        record.update(status="failed", message=f"saving outputs failed: {type(exc).__name__}: {exc}")
+        artifacts = []
+    return writer.finish(result.history, artifacts)
+
+
+def _experiment_outputs(the_plan: Plan, exp: Experiment, kind, records: list[dict], summary: ReplaySummary,
+                        log: Callable[[str], None]) -> None:
+    out = the_plan.options.runs_dir / the_plan.preset.name / exp.name
+    write_text(out / "summary.md", f"# {exp.title}\n\n{exp.description}\n\n{summary_table(records)}")
+    write_json(out / "summary.json", [
+        {k: r.get(k) for k in ("name", "status", "message", "swept", "final", "seed")}
+        | {"iterations_per_epoch": r.get("history", {}).get("iterations_per_epoch"),
+           "wall_time": r.get("history", {}).get("wall_time")}
+        for r in records
+    ])
+    usable = [r for r in records if r.get("history", {}).get("epoch")]
+    ctx = kind.figure_context(lambda cfg: the_plan.data_for(cfg, exp.kind))
+    written = ["summary.md"]
+    for spec in exp.figures:
+        fn = kind.figures[spec["kind"]][0]
+        try:
+            written += fn(usable, out, spec, exp.title, ctx) if usable else []
+        except Exception as exc:  # noqa: BLE001 - one broken figure must not lose the others
+            summary.problems.append(f"{exp.name}: figure '{spec['kind']}' failed: {type(exc).__name__}: {exc}")
+            log(traceback.format_exc(limit=3))
+    log(f"{exp.name}: wrote {', '.join(written)} in {out}")
