@@ -36,7 +36,18 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     return out
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class BenchGroup(click.Group):
+    """Turns a BenchError anywhere below into one line on stderr and exit 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BenchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=BenchGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """benchtui: a terminal lab bench for machine-learning experiments."""
@@ -134,11 +145,7 @@ def _run_console(the_plan, stop: threading.Event):
 
 
 def main() -> None:
-    try:
-        cli(standalone_mode=True)
-    except BenchError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    cli()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,179 @@
+"""The replay command end to end on a tiny preset."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from benchtui.cli import cli
+
+TINY = """
+name = "tiny"
+[defaults]
+"optim.epochs" = 3
+"model.depth" = 2
+"model.width" = 8
+[[experiment]]
+name = "lr"
+title = "Learning rate"
+grid = { "optim.lr" = [0.01, 0.001] }
+figures = [{ kind = "curves", metrics = ["val_loss"] }]
+[[experiment]]
+name = "shape"
+zip = { "model.depth" = [1, 2], "model.width" = [4, 8] }
+figures = [
+  { kind = "best_worst" },
+  { kind = "accuracy_vs", x = "model.depth" },
+]
+"""
+
+
+def write_cities(folder: Path, n: int = 90) -> Path:
+    """Three clusters of points, one per label 0, 1, 2."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, rows in (("train", n), ("validation", n // 3), ("test", n // 3)):
+        labels = np.arange(rows) % 3
+        coords = np.stack([labels * 10.0, labels * 5.0], 1) + rng.normal(0, 1, (rows, 2))
+        lines = ["long,lat,country"] + [f"{x:.4f},{y:.4f},{c}" for (x, y), c in zip(coords, labels)]
+        (folder / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture
+def setup(tmp_path: Path):
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(TINY)
+    data = write_cities(tmp_path / "cities")
+    return preset, data, tmp_path / "runs"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, ["replay", *args], catch_exceptions=False)
+
+
+def test_replay_writes_runs_and_figures_then_skips(setup):
+    preset, data, runs = setup
+    result = invoke(str(preset), "--no-ui", "--runs-dir", str(runs), "--data", f"cities={data}")
+    assert result.exit_code == 0, result.output
+    record = json.loads((runs / "tiny/lr/lr=0.01/run.json").read_text())
+    assert record["status"] == "ok" and record["complete"] is True
+    assert record["seed"] == 42
+    assert record["config"]["optim"]["lr"] == 0.01
+    assert record["config"]["data"]["path"] == str(data.resolve())
+    assert set(record["environment"]) >= {"python", "packages", "device", "git_commit"}
+    assert len(record["history"]["val_loss"]) == 4  # epoch 0 + 3 epochs
+    assert record["history"]["iterations_per_epoch"] == 1
+    assert record["final"]["val_accuracy"] == record["history"]["val_accuracy"][-1]
+    for name in ("lr/val_loss.png", "lr/lr=0.01/curves.png", "shape/best.png", "shape/worst.png",
+                 "shape/accuracy_vs_depth.png"):
+        assert (runs / "tiny" / name).stat().st_size > 1000, name
+    summary = (runs / "tiny/shape/summary.md").read_text()
+    assert "| depth=1,width=4 | ok | 1 | 3 |" in summary
+
+    again = invoke(str(preset), "--no-ui", "--runs-dir", str(runs), "--data", f"cities={data}")
+    assert again.exit_code == 0
+    assert again.output.count("skipped") == 4
+    forced = invoke(str(preset), "--no-ui", "--runs-dir", str(runs), "--data", f"cities={data}", "--force",
+                    "--only", "lr")
+    assert forced.exit_code == 0 and "skipped" not in forced.output
+    assert "2 ok" in forced.output
+
+
+def test_set_overrides_every_run_and_changes_the_run(setup):
+    preset, data, runs = setup
+    result = invoke(str(preset), "--no-ui", "--runs-dir", str(runs), "--data", f"cities={data}",
+                    "--only", "lr", "--set", "epochs=1", "--set", "system.seed=7")
+    assert result.exit_code == 0, result.output
+    record = json.loads((runs / "tiny/lr/lr=0.001/run.json").read_text())
+    assert record["config"]["optim"]["epochs"] == 1 and record["seed"] == 7
+    assert not (runs / "tiny/shape").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "optim.lrr=0.1"], "unknown key 'optim.lrr' (did you mean optim.lr?)"),
+        (["--set", "epochs=ten"], "bad value for 'optim.epochs': 'ten' is not a int"),
+        (["--set", "lr"], "--set 'lr': expected KEY=VALUE"),
+        (["--only", "nope"], "--only: no experiment 'nope'"),
+        (["--data", "faces=/nowhere"], "--data: unknown dataset 'faces'"),
+        (["--data", "cities=/nowhere"], "--data cities=/nowhere: not a folder"),
+    ],
+)
+def test_bad_options_fail_with_one_line(setup, args, message):
+    preset, data, runs = setup
+    result = CliRunner().invoke(cli, ["replay", str(preset), "--no-ui", "--runs-dir", str(runs), *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert result.output.strip().count("\n") == 0  # one line, no traceback
+    assert not runs.exists()
+
+
+def test_bad_data_fails_before_training(setup):
+    preset, data, runs = setup
+    (data / "test.csv").write_text("long,lat,country\n1.0,2.0,1\n3.0,north,2\n")
+    result = CliRunner().invoke(cli, ["replay", str(preset), "--no-ui", "--runs-dir", str(runs),
+                                      "--data", f"cities={data}"])
+    assert result.exit_code == 2
+    assert "test.csv: line 3, column 'lat': 'north' is not a number" in result.output
+    assert not runs.exists()
+
+
+def test_refused_run_is_failed_and_exit_code_nonzero(setup):
+    preset, data, runs = setup
+    result = CliRunner().invoke(cli, ["replay", str(preset), "--no-ui", "--runs-dir", str(runs),
+                                      "--data", f"cities={data}", "--only", "lr",
+                                      "--set", "batchnorm=true", "--set", "batch_size=1"])
+    assert result.exit_code == 1
+    assert "BatchNorm cannot train with batch_size 1" in result.output
+    record = json.loads((runs / "tiny/lr/lr=0.01/run.json").read_text())
+    assert record["status"] == "failed" and "BatchNorm" in record["message"]
+
+
+def test_help_lists_the_config_keys():
+    result = CliRunner().invoke(cli, ["replay", "--help"])
+    assert result.exit_code == 0
+    for key in ("optim.lr", "model.batchnorm", "model.sine_features", "system.seed", "--only", "--force"):
+        assert key in result.output
+
+
+def test_sigkill_mid_replay_resumes_without_redoing_finished_runs(setup):
+    preset, data, runs = setup
+    preset.write_text(TINY.replace('"optim.epochs" = 3', '"optim.epochs" = 40').replace(
+        "[0.01, 0.001]", "[0.01, 0.003, 0.001, 0.0003, 0.0001, 0.00003]"))
+    cmd = [sys.executable, "-m", "benchtui", "replay", str(preset), "--no-ui", "--runs-dir", str(runs),
+           "--data", f"cities={data}", "--only", "lr"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finished: list[Path] = []
+    deadline = time.time() + 60
+    while time.time() < deadline and not finished:
+        finished = [p for p in runs.glob("tiny/lr/*/run.json") if json.loads(p.read_text()).get("complete")]
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert finished, "no run finished before the deadline"
+    done = {p: p.stat().st_mtime_ns for p in runs.glob("tiny/lr/*/run.json")
+            if json.loads(p.read_text()).get("complete")}
+    assert len(done) < 6, "the replay finished before it was killed; the test proves nothing"
+    leftovers = [p for p in runs.rglob("*.tmp*")]
+    for p in leftovers:  # a temp file may survive SIGKILL, but never under the final name
+        assert p.name.startswith(".")
+
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("skipped") == len(done)
+    for path, mtime in done.items():
+        assert path.stat().st_mtime_ns == mtime  # finished runs were not redone
+    statuses = [json.loads(p.read_text())["status"] for p in runs.glob("tiny/lr/*/run.json")]
+    assert statuses == ["ok"] * 6
