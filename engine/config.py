@@ -42,6 +42,9 @@ def resolve_key(cfg_type: type, key: str) -> str:
     if len(matches) > 1:
         raise BenchError(f"ambiguous key '{key}': could be {', '.join(matches)}")
     close = difflib.get_close_matches(key, list(types), n=3)
+    if not close:  # a typo of a short alias: compare with the leaf names
+        leaves = {k.rsplit(".", 1)[-1]: k for k in types}
+        close = [leaves[m] for m in difflib.get_close_matches(key, list(leaves), n=3)]
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     raise BenchError(f"unknown key '{key}'{hint}")
 
@@ -78,7 +81,8 @@ def _parse_scalar(key: str, ftype: Any, value: Any) -> Any:
             return value
     else:
         raise BenchError(f"key '{key}' has unsupported type {ftype}")
-    raise BenchError(f"bad value for '{key}': {value!r} is not a {ftype.__name__}")
+    article = "an" if ftype.__name__[0] in "aeiou" else "a"
+    raise BenchError(f"bad value for '{key}': {value!r} is not {article} {ftype.__name__}")
 
 
 def parse_value(key: str, ftype: Any, value: Any) -> Any:

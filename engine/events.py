@@ -20,6 +20,7 @@ class RunStart:
     steps_per_epoch: int
     device: str
     config_json: str
+    note: str = ""  # e.g. which pretrained weights were used, shown by console sinks
 
 
 @dataclass(frozen=True)

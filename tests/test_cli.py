@@ -104,7 +104,7 @@ def test_set_overrides_every_run_and_changes_the_run(setup):
     "args, message",
     [
         (["--set", "optim.lrr=0.1"], "unknown key 'optim.lrr' (did you mean optim.lr?)"),
-        (["--set", "epochs=ten"], "bad value for 'optim.epochs': 'ten' is not a int"),
+        (["--set", "epochs=ten"], "bad value for 'optim.epochs': 'ten' is not an int"),
         (["--set", "lr"], "--set 'lr': expected KEY=VALUE"),
         (["--only", "nope"], "--only: no experiment 'nope'"),
         (["--data", "faces=/nowhere"], "--data: unknown dataset 'faces'"),

@@ -55,7 +55,7 @@ zip = { depth = [1, 2], width = [4, 8] }
         ('[[experiment]]\nname = "a"\nsweep = {}\n', ":3: experiment 'a': unknown key 'sweep'"),
         ('[[experiment]]\nname = "a"\nset = { "optim.lrate" = 1 }\n', ":3: experiment 'a', set: unknown key 'optim.lrate'"),
         ('[[experiment]]\nname = "a"\nset = { epochs = "ten" }\n',
-         ":3: experiment 'a': bad value for 'optim.epochs': 'ten' is not a int"),
+         ":3: experiment 'a': bad value for 'optim.epochs': 'ten' is not an int"),
         ('[[experiment]]\nname = "a"\n\ngrid = { lr = [] }\n', ":4: experiment 'a', grid: 'optim.lr' must be a non-empty list"),
         ('[[experiment]]\nname = "a"\nzip = { lr = [0.1], depth = [1, 2] }\n', "zip: all lists must have the same length"),
         ('[[experiment]]\nname = "a"\nfigures = [{ kind = "pie" }]\n', "unknown figure kind 'pie'"),

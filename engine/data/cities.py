@@ -17,6 +17,7 @@ It is cached under ``data/cache/cities/`` on first use.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,11 +83,16 @@ def _read_split(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise BenchError(f"{path}: file not found (expected train.csv, validation.csv, test.csv)")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # rows longer than the header
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                                index_col=False, skip_blank_lines=False)
     except pd.errors.EmptyDataError:
         raise BenchError(f"{path}: file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise BenchError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError) as exc:
+        raise BenchError(f"{path}: not a readable CSV ({str(exc).strip().splitlines()[0]})") from None
+    # blank lines are kept while reading so that line numbers stay true; drop them now
+    frame = frame[~(frame == "").all(axis=1)]
     frame.columns = [c.strip() for c in frame.columns]
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
@@ -102,13 +108,13 @@ def _read_split(path: Path) -> pd.DataFrame:
             row = int(np.flatnonzero(bad.to_numpy())[0])
             what = "empty" if raw.iloc[row] == "" else repr(raw.iloc[row])
             kind = "NaN or not a number" if raw.iloc[row].lower() in ("nan", "inf", "-inf") else "not a number"
-            raise BenchError(f"{path}: line {row + 2}, column '{col}': {what} is {kind}")
+            raise BenchError(f"{path}: line {frame.index[row] + 2}, column '{col}': {what} is {kind}")
         if col == "country":
-            frac = (num % 1) != 0
+            frac = ((num % 1) != 0) | (num.abs() > 2**31)
             if frac.any():
                 row = int(np.flatnonzero(frac.to_numpy())[0])
                 raise BenchError(
-                    f"{path}: line {row + 2}, column 'country': {raw.iloc[row]!r} is not an integer label"
+                    f"{path}: line {frame.index[row] + 2}, column 'country': {raw.iloc[row]!r} is not an integer label"
                 )
             num = num.astype(np.int64)
         out[col] = num

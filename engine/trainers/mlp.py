@@ -78,8 +78,10 @@ def check_config(cfg: MLPTrainConfig) -> None:
         raise BenchError(f"optim.batch_size must be at least 1 (got {o.batch_size})")
     if o.epochs < 1:
         raise BenchError(f"optim.epochs must be at least 1 (got {o.epochs})")
-    if not o.lr > 0:
-        raise BenchError(f"optim.lr must be positive (got {o.lr})")
+    if not (o.lr > 0 and math.isfinite(o.lr)):
+        raise BenchError(f"optim.lr must be a positive finite number (got {o.lr})")
+    if m.sine_features and not m.sine_scales:
+        raise BenchError("model.sine_scales is empty: sine features need at least one scale")
     if m.depth < 1 or m.width < 1:
         raise BenchError(f"model.depth and model.width must be at least 1 (got {m.depth}, {m.width})")
     if m.batchnorm and o.batch_size == 1:
@@ -96,7 +98,8 @@ def make_batches(n: int, batch_size: int, generator: torch.Generator, device: to
     order = torch.randperm(n, generator=generator).to(device)
     batches = list(order.split(batch_size))
     if merge_singleton and len(batches) > 1 and len(batches[-1]) == 1:
-        batches[-2] = torch.cat([batches[-2], batches.pop()])
+        last = batches.pop()
+        batches[-1] = torch.cat([batches[-1], last])
     return batches
 
 
@@ -231,7 +234,7 @@ def _fit(cfg, data, callbacks, stop, run_id, device) -> FitResult:
                     emit(callbacks, "on_step_end", StepEnd(run_id, epoch, step + 1, len(batches)))
 
             # log: the one sync point of the epoch
-            grads = (grad_acc / len(batches)).tolist() if grad_acc is not None else None
+            grads = (grad_acc / len(step_losses)).tolist() if grad_acc is not None else None
             finite = log_epoch(epoch, step_losses.tolist(), time.perf_counter() - epoch_start, grads)
             if status == "stopped":
                 break

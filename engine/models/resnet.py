@@ -1,0 +1,157 @@
+"""ResNet18 for one-logit binary classification, and honest pretrained
+weights.
+
+Weights are resolved in this order and the answer is recorded everywhere:
+1. a file the user names (``model.weights=PATH``), loaded with
+   ``weights_only=True``;
+2. torchvision's ImageNet weights (its cache, or a download where the
+   network allows);
+3. where neither can be had, a backbone the bench pretrains itself once on a
+   pretext task (rotation prediction over crops of photos that installed
+   packages ship), cached under ``data/cache/weights/`` and labelled
+   "self-pretrained, not ImageNet". Random weights are never called
+   pretrained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+from torchvision.models import ResNet18_Weights, resnet18
+
+from engine.errors import BenchError
+from engine.io import atomic_path
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+SELF_LABEL = "self-pretrained, not ImageNet (rotation prediction on offline photos)"
+
+Mode = Literal["xgboost", "scratch", "linear_probe", "sklearn_probe", "finetune"]
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    mode: Mode = field(default="finetune", metadata={
+        "help": "xgboost | scratch | linear_probe | sklearn_probe | finetune"})
+    weights: str = field(default="auto", metadata={
+        "help": "pretrained weights: auto (ImageNet, else self-pretrained), imagenet, self, or a PATH"})
+    pretext_images: int = field(default=2000, metadata={"help": "self-pretraining: rotation-task images"})
+    pretext_epochs: int = field(default=2, metadata={"help": "self-pretraining: epochs"})
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    kind: str  # file | imagenet | self-pretrained
+    label: str  # what figures and the console say
+    key: str  # identity, for the feature cache
+    state: dict = field(repr=False, compare=False, default_factory=dict)
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "label": self.label, "key": self.key}
+
+
+def binary_resnet18() -> nn.Module:
+    model = resnet18(weights=None)
+    model.fc = nn.Linear(model.fc.in_features, 1)
+    return model
+
+
+def backbone_state(state: dict) -> dict:
+    """A state dict without its classifier head (keys fc.*)."""
+    if "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return {k.removeprefix("module."): v for k, v in state.items() if not k.removeprefix("module.").startswith("fc.")}
+
+
+def load_backbone(model: nn.Module, weights: ResolvedWeights) -> None:
+    missing, unexpected = model.load_state_dict(weights.state, strict=False)
+    missing = [k for k in missing if not k.startswith("fc.")]
+    if missing or unexpected:
+        raise BenchError(f"weights '{weights.label}' do not fit ResNet18: missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}")
+
+
+def resolve_weights(cfg: ResNetConfig, image_size: int, cache_dir: Path, device: torch.device,
+                    log=lambda line: None) -> ResolvedWeights:
+    choice = cfg.weights
+    if choice not in ("auto", "imagenet", "self"):
+        path = Path(choice)
+        if not path.is_file():
+            raise BenchError(f"model.weights: no file {path}")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise BenchError(f"model.weights: {path} is not a loadable state dict ({type(exc).__name__})") from None
+        if not isinstance(state, dict):
+            raise BenchError(f"model.weights: {path} does not hold a state dict")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        return ResolvedWeights("file", f"file {path.name} (sha256 {digest})", f"file:{digest}", backbone_state(state))
+    if choice in ("auto", "imagenet"):
+        try:
+            state = ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False, check_hash=True)
+            return ResolvedWeights("imagenet", "ImageNet (torchvision IMAGENET1K_V1)", "imagenet1k_v1",
+                                   backbone_state(state))
+        except Exception as exc:  # noqa: BLE001 - offline: no cache and no network
+            if choice == "imagenet":
+                raise BenchError(f"model.weights=imagenet: torchvision's ImageNet weights cannot be had "
+                                 f"({type(exc).__name__}); use auto, self or a file") from None
+            log(f"WARNING: torchvision ImageNet weights unavailable ({type(exc).__name__}); "
+                f"using {SELF_LABEL}")
+    return self_pretrained(cfg, image_size, cache_dir, device, log)
+
+
+def self_pretrained(cfg: ResNetConfig, image_size: int, cache_dir: Path, device: torch.device,
+                    log=lambda line: None) -> ResolvedWeights:
+    key = f"self-rot-v1-{image_size}-{cfg.pretext_images}-{cfg.pretext_epochs}"
+    path = Path(cache_dir) / f"resnet18-{key}.pt"
+    if not path.is_file():
+        log(f"pretraining ResNet18 on rotation prediction ({cfg.pretext_images} images, "
+            f"{cfg.pretext_epochs} epochs, {image_size}px); cached in {path}")
+        state = _pretrain_rotation(cfg, image_size, device)
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return ResolvedWeights("self-pretrained", SELF_LABEL, key, backbone_state(state))
+
+
+def _pretrain_rotation(cfg: ResNetConfig, image_size: int, device: torch.device) -> dict:
+    """Train ResNet18 to tell which of 0/90/180/270 degrees an image was
+    rotated by, on random crops of the shipped photos (a seed apart from the
+    stand-in's)."""
+    from engine.data.standin import random_crop, source_photos
+
+    rng = np.random.default_rng(1234)
+    photos = source_photos()
+    crops = np.stack([
+        np.asarray(random_crop(photos[int(rng.integers(len(photos)))], rng, image_size)).transpose(2, 0, 1)
+        for _ in range(cfg.pretext_images)
+    ])
+    x = torch.from_numpy(crops)
+    torch.manual_seed(1234)
+    model = resnet18(weights=None, num_classes=4).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    mean, std = normaliser(device)
+    generator = torch.Generator().manual_seed(1234)
+    model.train()
+    for _ in range(cfg.pretext_epochs):
+        for idx in torch.randperm(len(x), generator=generator).split(64):
+            rotations = torch.randint(0, 4, (len(idx),), generator=generator)
+            batch = torch.stack([torch.rot90(img, int(k), dims=(1, 2)) for img, k in zip(x[idx], rotations)])
+            batch = (batch.to(device).float() / 255 - mean) / std
+            loss = nn.functional.cross_entropy(model(batch), rotations.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def normaliser(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    return mean, std

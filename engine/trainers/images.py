@@ -1,0 +1,330 @@
+"""STUDY Part B baselines on a two-class image folder.
+
+Modes: ``xgboost`` (default parameters on flattened pixels), ``scratch``
+(ResNet18 from random init), ``linear_probe`` (frozen pretrained backbone, a
+new one-logit layer), ``sklearn_probe`` (``LogisticRegression()`` on the
+512-d frozen features) and ``finetune`` (everything trained). Adam, batch
+size 32, ``BCEWithLogitsLoss`` on one logit. Images stay on the device as
+uint8 and are normalised per batch; on CUDA, bf16 autocast and channels-last.
+Frozen features are computed once per split and weights and shared by every
+linear-probe learning rate and the sklearn probe.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Iterable, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.config import to_dict
+from engine.data.images import SPLITS, ImageSplits
+from engine.errors import BenchError
+from engine.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd, emit
+from engine.models.resnet import ResNetConfig, ResolvedWeights, binary_resnet18, load_backbone, normaliser, resolve_weights
+from engine.system import resolve_device, seed_everything
+from engine.trainers.mlp import FitResult, cpu_threads
+
+
+# --------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class ImageDataConfig:
+    dataset: Literal["faces"] = field(default="faces", metadata={"help": "dataset name"})
+    path: str = field(default="", metadata={"help": "folder with train/ val/ test/; empty = embedded stand-in"})
+    image_size: int = field(default=64, metadata={"help": "images are resized to this square size (224 in STUDY)"})
+
+
+@dataclass(frozen=True)
+class ImageOptimConfig:
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate (not used by xgboost, sklearn_probe)"})
+    batch_size: int = field(default=32, metadata={"help": "images per step"})
+    epochs: int = field(default=1, metadata={"help": "passes over the training split"})
+
+
+@dataclass(frozen=True)
+class ImageSystemConfig:
+    seed: int = field(default=42, metadata={"help": "seeds numpy and torch"})
+    device: Literal["auto", "cpu", "cuda"] = field(default="auto", metadata={"help": "auto, cpu or cuda"})
+    amp: bool = field(default=True, metadata={"help": "bf16 autocast + channels-last on CUDA (CPU: fp32)"})
+    threads: int = field(default=0, metadata={"help": "CPU threads for torch; 0 = torch's default"})
+
+
+@dataclass(frozen=True)
+class ImageTrainConfig:
+    data: ImageDataConfig = field(default_factory=ImageDataConfig)
+    model: ResNetConfig = field(default_factory=ResNetConfig)
+    optim: ImageOptimConfig = field(default_factory=ImageOptimConfig)
+    system: ImageSystemConfig = field(default_factory=ImageSystemConfig)
+
+
+USES_LR = ("scratch", "linear_probe", "finetune")
+PRETRAINED = ("linear_probe", "sklearn_probe", "finetune")
+
+# frozen features: (weights key, data identity, image size, device) -> split -> (n, 512)
+FEATURE_CACHE: dict[tuple, dict[str, torch.Tensor]] = {}
+FEATURE_STATS = {"computed": 0, "reused": 0}
+WEIGHTS_CACHE: dict[tuple, ResolvedWeights] = {}
+
+
+# -------------------------------------------------------------------- helpers
+def check_config(cfg: ImageTrainConfig) -> None:
+    if cfg.optim.batch_size < 2 and cfg.model.mode in ("scratch", "finetune"):
+        raise BenchError("ResNet18 has BatchNorm: optim.batch_size must be at least 2")
+    if cfg.optim.epochs < 1:
+        raise BenchError(f"optim.epochs must be at least 1 (got {cfg.optim.epochs})")
+    if not cfg.optim.lr > 0:
+        raise BenchError(f"optim.lr must be positive (got {cfg.optim.lr})")
+    if cfg.data.image_size < 16:
+        raise BenchError(f"data.image_size must be at least 16 (got {cfg.data.image_size})")
+
+
+def get_weights(cfg: ImageTrainConfig, data: ImageSplits, device: torch.device, log=lambda line: None):
+    key = (cfg.model.weights, cfg.data.image_size, cfg.model.pretext_images, cfg.model.pretext_epochs)
+    if key not in WEIGHTS_CACHE:
+        cache = (data.cache_root or "data/cache")
+        from pathlib import Path
+
+        WEIGHTS_CACHE[key] = resolve_weights(cfg.model, cfg.data.image_size, Path(cache) / "weights", device, log)
+    return WEIGHTS_CACHE[key]
+
+
+class Batches:
+    """uint8 images on the device -> normalised float batches."""
+
+    def __init__(self, device: torch.device, amp: bool):
+        self.device = device
+        self.mean, self.std = normaliser(device)
+        self.cuda_amp = amp and device.type == "cuda"
+
+    def __call__(self, x_uint8: torch.Tensor) -> torch.Tensor:
+        x = (x_uint8.to(self.device, non_blocking=True).float() / 255 - self.mean) / self.std
+        return x.contiguous(memory_format=torch.channels_last) if self.cuda_amp else x
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda_amp)
+
+
+@torch.no_grad()
+def logits_of(model: nn.Module, x: torch.Tensor, prep: Batches, chunk: int = 256) -> torch.Tensor:
+    model.eval()
+    out = []
+    for start in range(0, len(x), chunk):
+        with prep.autocast():
+            out.append(model(prep(x[start : start + chunk])).float().flatten())
+    model.train()
+    return torch.cat(out)
+
+
+def features_of(cfg: ImageTrainConfig, data: ImageSplits, weights: ResolvedWeights, device: torch.device,
+                prep: Batches) -> dict[str, torch.Tensor]:
+    key = (weights.key, data.source, tuple(data.sizes().items()), cfg.data.image_size, str(device))
+    if key in FEATURE_CACHE:
+        FEATURE_STATS["reused"] += 1
+        return FEATURE_CACHE[key]
+    FEATURE_STATS["computed"] += 1
+    backbone = binary_resnet18()
+    load_backbone(backbone, weights)
+    backbone.fc = nn.Identity()
+    backbone = backbone.to(device)
+    if prep.cuda_amp:
+        backbone = backbone.to(memory_format=torch.channels_last)
+    FEATURE_CACHE[key] = {split: logits_of_features(backbone, data.x[split], prep) for split in SPLITS}
+    return FEATURE_CACHE[key]
+
+
+@torch.no_grad()
+def logits_of_features(backbone: nn.Module, x: torch.Tensor, prep: Batches, chunk: int = 256) -> torch.Tensor:
+    backbone.eval()
+    out = []
+    for start in range(0, len(x), chunk):
+        with prep.autocast():
+            out.append(backbone(prep(x[start : start + chunk])).float())
+    return torch.cat(out)
+
+
+def split_metrics(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float, np.ndarray]:
+    """(BCE loss, accuracy, probabilities) of one split."""
+    y = y.to(logits.device).float()
+    loss = nn.functional.binary_cross_entropy_with_logits(logits, y).item()
+    accuracy = ((logits > 0).float() == y).float().mean().item()
+    return loss, accuracy, torch.sigmoid(logits).cpu().numpy()
+
+
+def prob_metrics(prob: np.ndarray, y: torch.Tensor) -> tuple[float, float]:
+    target = y.numpy().astype(float)
+    clipped = np.clip(prob, 1e-7, 1 - 1e-7)
+    loss = float(-np.mean(target * np.log(clipped) + (1 - target) * np.log(1 - clipped)))
+    return loss, float(np.mean((prob > 0.5) == (target == 1)))
+
+
+# ------------------------------------------------------------------------ fit
+def fit(cfg: ImageTrainConfig, data: ImageSplits, callbacks: Iterable[Callback] = (),
+        stop: threading.Event | None = None, run_id: str = "run") -> FitResult:
+    callbacks = list(callbacks)
+    check_config(cfg)
+    device = resolve_device(cfg.system.device)
+    with cpu_threads(cfg.system.threads or torch.get_num_threads()):
+        return _fit(cfg, data, callbacks, stop, run_id, device)
+
+
+def _fit(cfg: ImageTrainConfig, data: ImageSplits, callbacks, stop, run_id, device) -> FitResult:
+    seed_everything(cfg.system.seed)
+    generator = torch.Generator().manual_seed(cfg.system.seed)
+    mode = cfg.model.mode
+    prep = Batches(device, cfg.system.amp)
+    notes: list[str] = []
+    weights = get_weights(cfg, data, device, notes.append) if mode in PRETRAINED else None
+    if weights is not None:
+        notes.append(f"weights: {weights.label}")
+
+    history: dict = {"epoch": [], "step_loss": [], "epoch_time": [], "iterations_per_epoch": 0}
+    for split in ("train", "val", "test"):
+        history[f"{split}_loss"], history[f"{split}_accuracy"] = [], []
+    extra: dict = {"weights": weights.describe() if weights else None, "predictions": {}}
+
+    n_train = len(data.y["train"])
+    steps = 0 if mode in ("xgboost", "sklearn_probe") else math.ceil(n_train / cfg.optim.batch_size)
+    history["iterations_per_epoch"] = steps
+    epochs = 1 if mode in ("xgboost", "sklearn_probe") else cfg.optim.epochs
+    emit(callbacks, "on_run_start", RunStart(run_id, epochs, steps, str(device), json.dumps(to_dict(cfg)),
+                                             "; ".join(notes)))
+    started = time.perf_counter()
+    status, message = "ok", ""
+    try:
+        if mode in ("xgboost", "sklearn_probe"):
+            epoch_start = time.perf_counter()
+            probs, note = _fit_classic(cfg, data, weights, device, prep)
+            if note:
+                message = note
+            record_epoch(history, extra, data, 1, [], time.perf_counter() - epoch_start,
+                         {s: prob_metrics(probs[s], data.y[s]) + (probs[s],) for s in SPLITS}, callbacks, run_id)
+        else:
+            status, message = _fit_torch(cfg, data, weights, device, prep, generator, history, extra, callbacks,
+                                         stop, run_id)
+    except BenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the run ends as failed; its folder is still written
+        status, message = "failed", f"{type(exc).__name__}: {exc}"
+    history["wall_time"] = time.perf_counter() - started
+    emit(callbacks, "on_run_end", RunEnd(run_id, status, message, history["wall_time"]))
+    result = FitResult(status, message, history, None, device)
+    result.extra = extra  # type: ignore[attr-defined]
+    return result
+
+
+def record_epoch(history, extra, data, epoch, step_losses, seconds, metrics, callbacks, run_id) -> bool:
+    """Store one epoch's split metrics and test predictions; tell callbacks."""
+    flat = []
+    for split, (loss, accuracy, _prob) in metrics.items():
+        key = "val" if split == "val" else split
+        history[f"{key}_loss"].append(loss)
+        history[f"{key}_accuracy"].append(accuracy)
+        flat += [(f"{key}_loss", loss), (f"{key}_accuracy", accuracy)]
+    history["epoch"].append(epoch)
+    history["epoch_time"].append(seconds)
+    history["step_loss"].extend(step_losses)
+    prob = metrics["test"][2]
+    extra["predictions"]["test"] = {
+        "file": data.files["test"],
+        "label": data.y["test"].tolist(),
+        "prob": [None if not math.isfinite(p) else round(float(p), 6) for p in prob],
+        "positive_class": data.class_names[1],
+    }
+    emit(callbacks, "on_epoch_end", EpochEnd(run_id, epoch, tuple(flat), tuple(step_losses), seconds))
+    return all(math.isfinite(v) for v in step_losses) and math.isfinite(metrics["val"][0])
+
+
+def _fit_classic(cfg, data, weights, device, prep) -> tuple[dict[str, np.ndarray], str]:
+    note = ""
+    if cfg.model.mode == "xgboost":
+        from xgboost import XGBClassifier
+
+        flat = {s: data.x[s].reshape(len(data.x[s]), -1).numpy().astype(np.float32) / 255 for s in SPLITS}
+        model = XGBClassifier(random_state=cfg.system.seed, n_jobs=cfg.system.threads or None)
+        model.fit(flat["train"], data.y["train"].numpy())
+        return {s: model.predict_proba(flat[s])[:, 1] for s in SPLITS}, note
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    feats = {s: f.cpu().numpy() for s, f in features_of(cfg, data, weights, device, prep).items()}
+    model = LogisticRegression()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(feats["train"], data.y["train"].numpy())
+    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        note = "LogisticRegression (default parameters) stopped at max_iter before converging"
+    return {s: model.predict_proba(feats[s])[:, 1] for s in SPLITS}, note
+
+
+def _fit_torch(cfg, data, weights, device, prep, generator, history, extra, callbacks, stop, run_id):
+    mode = cfg.model.mode
+    if mode == "linear_probe":
+        feats = features_of(cfg, data, weights, device, prep)
+        inputs = {s: feats[s] for s in SPLITS}
+        model = nn.Linear(feats["train"].shape[1], 1).to(device)
+        forward = lambda batch: model(batch).flatten()  # noqa: E731
+        to_input = lambda x: x.to(device)  # noqa: E731
+        use_autocast = False
+    else:
+        model = binary_resnet18()
+        if mode == "finetune":
+            load_backbone(model, weights)
+        model = model.to(device)
+        if prep.cuda_amp:
+            model = model.to(memory_format=torch.channels_last)
+        inputs = {s: data.x[s].to(device) for s in SPLITS}  # uint8, resident on the device
+        forward = lambda batch: model(batch).flatten()  # noqa: E731
+        to_input = prep
+        use_autocast = True
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
+    y_train = data.y["train"].to(device).float()
+    n_train = len(y_train)
+
+    def evaluate_all() -> dict:
+        out = {}
+        for split in SPLITS:
+            if mode == "linear_probe":
+                with torch.no_grad():
+                    logits = model(inputs[split]).flatten()
+            else:
+                logits = logits_of(model, inputs[split], prep)
+            out[split] = split_metrics(logits, data.y[split])
+        return out
+
+    status, message = "ok", ""
+    for epoch in range(1, cfg.optim.epochs + 1):
+        epoch_start = last_report = time.perf_counter()
+        batches = torch.randperm(n_train, generator=generator).to(device).split(cfg.optim.batch_size)
+        step_losses = torch.empty(len(batches), device=device)
+        model.train()
+        for step, idx in enumerate(batches):
+            with prep.autocast() if use_autocast else torch.autocast("cpu", enabled=False):
+                logits = forward(to_input(inputs["train"][idx]))
+            loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step_losses[step] = loss.detach()
+            if stop is not None and stop.is_set():
+                step_losses = step_losses[: step + 1]
+                status, message = "stopped", f"stopped by request in epoch {epoch}"
+                break
+            now = time.perf_counter()
+            if now - last_report > 0.25:
+                last_report = now
+                emit(callbacks, "on_step_end", StepEnd(run_id, epoch, step + 1, len(batches)))
+        metrics = evaluate_all()
+        finite = record_epoch(history, extra, data, epoch, step_losses.tolist(), time.perf_counter() - epoch_start,
+                              metrics, callbacks, run_id)
+        if status == "stopped":
+            break
+        if not finite:
+            return "diverged", f"loss became NaN or infinite in epoch {epoch}"
+    return status, message
