@@ -26,6 +26,8 @@ class PlainLog(Callback):
     def on_run_start(self, event: RunStart) -> None:
         self.epochs[event.run_id] = event.epochs
         self.line(f"[{event.run_id}] start: {event.epochs} epochs x {event.steps_per_epoch} steps on {event.device}")
+        if event.note:
+            self.line(f"[{event.run_id}] {event.note}")
 
     def on_epoch_end(self, event: EpochEnd) -> None:
         m = dict(event.metrics)
@@ -72,8 +74,10 @@ class RichProgress(Callback):
         with self.lock:
             self.steps[event.run_id] = event.steps_per_epoch
             self.tasks[event.run_id] = self.progress.add_task(
-                event.run_id, total=event.epochs * event.steps_per_epoch, metrics=""
+                event.run_id, total=max(1, event.epochs * event.steps_per_epoch), metrics=""
             )
+        if event.note:
+            self.console.log(f"{event.run_id}: {event.note}")
 
     def on_step_end(self, event: StepEnd) -> None:
         done = (event.epoch - 1) * event.steps_per_epoch + event.step
@@ -83,7 +87,7 @@ class RichProgress(Callback):
         m = dict(event.metrics)
         self.progress.update(
             self.tasks[event.run_id],
-            completed=event.epoch * self.steps[event.run_id],
+            completed=max(1, event.epoch * self.steps[event.run_id]),
             metrics=f"loss {m['train_loss']:.3f} val {m['val_loss']:.3f} acc {m['val_accuracy']:.3f}",
         )
 

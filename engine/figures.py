@@ -242,7 +242,7 @@ def check_figure(spec: dict, cfg_type: type, figures: dict = FIGURES) -> None:
     from engine.config import resolve_key
 
     kind = spec.get("kind")
-    if kind not in figures:
+    if not isinstance(kind, str) or kind not in figures:
         raise BenchError(f"unknown figure kind {kind!r} (known: {', '.join(figures)})")
     allowed = figures[kind][1] | {"kind"}
     for key in spec:

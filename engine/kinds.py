@@ -104,4 +104,55 @@ MLP_KIND = Kind(
     figure_context=MLPFigureContext,
 )
 
-KINDS: dict[str, Kind] = {"mlp": MLP_KIND}
+# ---------------------------------------------------------------- images kind
+def _images_load(cfg, data_root: Path):
+    from engine.data.images import load_image_folder
+    from engine.data.standin import SOURCE, build_standin
+
+    cache = Path(data_root) / "cache"
+    if cfg.data.path:
+        data = load_image_folder(cfg.data.path, cfg.data.image_size, cache / "images")
+    else:
+        folder = build_standin(cache / "faces_standin")
+        data = load_image_folder(folder, cfg.data.image_size, cache / "images", source=SOURCE)
+    data.cache_root = cache
+    return data
+
+
+def _images_describe(data) -> dict:
+    return {"name": "faces", "source": data.source, "sizes": data.sizes(), "class_names": data.class_names,
+            "class_counts": data.class_counts(), "image_size": data.image_size,
+            "skipped_files": data.skipped}
+
+
+def _images_save(result, run_dir: Path, record: dict, data) -> list[str]:
+    from engine.figures_images import run_steps
+
+    record.update(getattr(result, "extra", {}))
+    return [run_steps(record, run_dir / "steps.png")]
+
+
+def _images_fit(cfg, data, callbacks=(), stop=None, run_id="run"):
+    from engine.trainers.images import fit
+
+    return fit(cfg, data, callbacks=callbacks, stop=stop, run_id=run_id)
+
+
+def _images_kind() -> Kind:
+    from engine.figures_images import IMAGE_FIGURES, ImageFigureContext
+    from engine.trainers.images import ImageTrainConfig
+
+    return Kind(
+        name="images",
+        config_type=ImageTrainConfig,
+        load_data=_images_load,
+        data_key=lambda cfg: ("faces", cfg.data.path, cfg.data.image_size),
+        describe_data=_images_describe,
+        fit=_images_fit,
+        save_artifacts=_images_save,
+        figures=IMAGE_FIGURES,
+        figure_context=ImageFigureContext,
+    )
+
+
+KINDS: dict[str, Kind] = {"mlp": MLP_KIND, "images": _images_kind()}

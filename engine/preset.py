@@ -11,6 +11,7 @@
     set = { "model.batchnorm" = false }        # values for every run
     grid = { "optim.lr" = [1.0, 0.01] }        # cartesian product
     zip = { "optim.batch_size" = [1, 16], "optim.epochs" = [1, 10] }  # paired
+    runs = [{ "model.depth" = 1 }]             # explicit extra runs
     figures = [{ kind = "curves", metrics = ["val_loss"] }]
 
 Keys are dotted config keys (``optim.lr``) or a unique leaf (``lr``). Every
@@ -31,7 +32,7 @@ from engine.config import apply_overrides, resolve_key
 from engine.errors import BenchError
 
 PRESET_KEYS = {"name", "title", "description", "defaults", "experiment"}
-EXPERIMENT_KEYS = {"name", "kind", "title", "description", "set", "grid", "zip", "figures", "gallery"}
+EXPERIMENT_KEYS = {"name", "kind", "title", "description", "set", "grid", "zip", "runs", "figures"}
 
 
 @dataclass
@@ -151,7 +152,13 @@ def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict) -> 
 
     zip_rows = [dict(zip(zipped, row)) for row in zip(*zipped.values())] if zipped else [{}]
     grid_rows = [dict(zip(grid, row)) for row in itertools.product(*grid.values())] if grid else [{}]
-    runs = [{**g, **z} for g in grid_rows for z in zip_rows]
+    runs = [{**g, **z} for g in grid_rows for z in zip_rows] if (grid or zipped) else []
+    explicit = raw.get("runs", [])
+    if not isinstance(explicit, list) or not all(isinstance(r, dict) for r in explicit):
+        raise loc.error(f"experiment '{name}': 'runs' must be a list of tables", "runs")
+    runs += [full_keys(r, "runs") for r in explicit]
+    if not runs:
+        runs = [{}]
 
     # type-check every value now, so a bad one fails before any training
     for run in runs:
@@ -169,7 +176,7 @@ def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict) -> 
             kind.check_figure(fig, cfg_type)
         except BenchError as exc:
             raise loc.error(f"experiment '{name}', figures: {exc}", "figures") from None
-    extra = {k: raw[k] for k in ("gallery",) if k in raw}
+    extra: dict[str, Any] = {}
     return Experiment(
         name=name,
         kind=kind_name,

@@ -23,7 +23,7 @@ from engine.preset import Experiment, Preset, run_name
 from engine.runs import RunWriter, load_finished
 from engine.system import environment, resolve_device
 
-DATASETS = {"cities": "data.path"}  # --data NAME=PATH sets this config key
+DATASETS = ("cities", "faces")  # --data NAME=PATH sets data.path of the runs on that dataset
 
 
 @dataclass
@@ -102,7 +102,8 @@ def plan(preset: Preset, options: ReplayOptions) -> Plan:
         for name, path in options.data_paths.items():
             if not Path(path).is_dir():
                 raise BenchError(f"--data {name}={path}: not a folder")
-            cli[DATASETS[name]] = str(Path(path).resolve())
+            if cfg_type().data.dataset == name:
+                cli["data.path"] = str(Path(path).resolve())
         if options.device is not None:
             cli["system.device"] = options.device
         for swept in exp.runs:

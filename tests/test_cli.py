@@ -107,7 +107,7 @@ def test_set_overrides_every_run_and_changes_the_run(setup):
         (["--set", "epochs=ten"], "bad value for 'optim.epochs': 'ten' is not an int"),
         (["--set", "lr"], "--set 'lr': expected KEY=VALUE"),
         (["--only", "nope"], "--only: no experiment 'nope'"),
-        (["--data", "faces=/nowhere"], "--data: unknown dataset 'faces'"),
+        (["--data", "mnist=/nowhere"], "--data: unknown dataset 'mnist'"),
         (["--data", "cities=/nowhere"], "--data cities=/nowhere: not a folder"),
     ],
 )

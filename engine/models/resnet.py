@@ -4,8 +4,8 @@ weights.
 Weights are resolved in this order and the answer is recorded everywhere:
 1. a file the user names (``model.weights=PATH``), loaded with
    ``weights_only=True``;
-2. torchvision's ImageNet weights (its cache, or a download where the
-   network allows);
+2. torchvision's ImageNet weights: from its cache with ``auto`` (the
+   default, which never downloads), or also by download with ``imagenet``;
 3. where neither can be had, a backbone the bench pretrains itself once on a
    pretext task (rotation prediction over crops of photos that installed
    packages ship), cached under ``data/cache/weights/`` and labelled
@@ -40,7 +40,7 @@ class ResNetConfig:
     mode: Mode = field(default="finetune", metadata={
         "help": "xgboost | scratch | linear_probe | sklearn_probe | finetune"})
     weights: str = field(default="auto", metadata={
-        "help": "pretrained weights: auto (ImageNet, else self-pretrained), imagenet, self, or a PATH"})
+        "help": "pretrained weights: auto (ImageNet from the torch cache, else self-pretrained; never downloads), imagenet (may download), self, or a PATH"})
     pretext_images: int = field(default=2000, metadata={"help": "self-pretraining: rotation-task images"})
     pretext_epochs: int = field(default=2, metadata={"help": "self-pretraining: epochs"})
 
@@ -93,17 +93,27 @@ def resolve_weights(cfg: ResNetConfig, image_size: int, cache_dir: Path, device:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         return ResolvedWeights("file", f"file {path.name} (sha256 {digest})", f"file:{digest}", backbone_state(state))
     if choice in ("auto", "imagenet"):
-        try:
-            state = ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False, check_hash=True)
-            return ResolvedWeights("imagenet", "ImageNet (torchvision IMAGENET1K_V1)", "imagenet1k_v1",
-                                   backbone_state(state))
-        except Exception as exc:  # noqa: BLE001 - offline: no cache and no network
-            if choice == "imagenet":
-                raise BenchError(f"model.weights=imagenet: torchvision's ImageNet weights cannot be had "
-                                 f"({type(exc).__name__}); use auto, self or a file") from None
-            log(f"WARNING: torchvision ImageNet weights unavailable ({type(exc).__name__}); "
-                f"using {SELF_LABEL}")
+        # auto never downloads (runs stay offline); imagenet may, where the network allows
+        cached = imagenet_cache_file()
+        if choice == "imagenet" or cached.is_file():
+            try:
+                state = ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False, check_hash=True)
+                return ResolvedWeights("imagenet", "ImageNet (torchvision IMAGENET1K_V1)", "imagenet1k_v1",
+                                       backbone_state(state))
+            except Exception as exc:  # noqa: BLE001 - no cache and no network
+                if choice == "imagenet":
+                    raise BenchError(f"model.weights=imagenet: torchvision's ImageNet weights cannot be had "
+                                     f"({type(exc).__name__}); use auto, self or a file") from None
+                reason = f"{cached} unreadable ({type(exc).__name__})"
+        else:
+            reason = f"not in torchvision's cache ({cached}); auto does not download"
+        log(f"WARNING: ImageNet weights unavailable: {reason}. Using {SELF_LABEL}")
     return self_pretrained(cfg, image_size, cache_dir, device, log)
+
+
+def imagenet_cache_file() -> Path:
+    url = ResNet18_Weights.IMAGENET1K_V1.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
 
 
 def self_pretrained(cfg: ResNetConfig, image_size: int, cache_dir: Path, device: torch.device,

@@ -1,0 +1,189 @@
+"""The image study: awkward folders, weights resolution, the shared feature
+cache, the gallery selection, and a tiny end-to-end replay."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from benchtui.cli import cli
+from engine.config import apply_overrides
+from engine.data.images import load_image_folder
+from engine.errors import BenchError
+from engine.figures_images import gallery_rows
+from engine.models import resnet
+from engine.trainers import images as image_trainer
+
+
+def make_folder(root: Path, per_class: int = 6, size: int = 40) -> Path:
+    """Two classes that differ in brightness, in assorted formats."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        for label, name in enumerate(("fake", "real")):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 120, (size, size + i, 3)) + 100 * label
+                img = Image.fromarray(pixels.astype(np.uint8))
+                kind = i % 4
+                if kind == 0:
+                    img.save(folder / f"{i}.png")
+                elif kind == 1:
+                    img.convert("L").save(folder / f"{i}.PNG")  # grayscale, upper-case suffix
+                elif kind == 2:
+                    img.convert("RGBA").save(folder / f"{i}.png")
+                else:
+                    img.convert("P").save(folder / f"{i}_palette.png")
+            img.save(folder / "photo.JPG", format="JPEG")
+    return root
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = make_folder(tmp_path / "faces")
+    (root / "train" / "real" / "broken.jpg").write_bytes(b"not a jpeg at all")
+    (root / "train" / "fake" / "notes.txt").write_text("hello")
+    return root
+
+
+def test_awkward_folder_loads_with_the_right_counts(folder: Path, tmp_path: Path):
+    data = load_image_folder(folder, 32, tmp_path / "cache")
+    assert data.class_names == ["fake", "real"]
+    assert data.sizes() == {"train": 14, "val": 14, "test": 14}
+    assert data.class_counts()["train"] == {"fake": 7, "real": 7}
+    assert data.x["train"].shape == (14, 3, 32, 32) and data.x["train"].dtype == torch.uint8
+    skipped = {s["file"]: s["reason"] for s in data.skipped}
+    assert skipped == {"train/real/broken.jpg": "unreadable: UnidentifiedImageError",
+                       "train/fake/notes.txt": "not a .jpg/.jpeg/.png file"}
+    # real images are brighter: the labels line up with the pixels
+    bright = data.x["train"].float().mean(dim=(1, 2, 3))
+    assert bright[data.y["train"] == 1].min() > bright[data.y["train"] == 0].max()
+
+
+def test_decoded_images_are_cached(folder: Path, tmp_path: Path, monkeypatch):
+    first = load_image_folder(folder, 32, tmp_path / "cache")
+    monkeypatch.setattr("engine.data.images.decode", lambda *a: pytest.fail("decoded again"))
+    second = load_image_folder(folder, 32, tmp_path / "cache")
+    assert torch.equal(first.x["test"], second.x["test"])
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 1
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: (r / "train" / "other").mkdir(), "must hold exactly two class folders (found 3"),
+    (lambda r: [p.unlink() for p in (r / "val" / "real").iterdir()], "holds no .jpg/.jpeg/.png images"),
+    (lambda r: __import__("shutil").rmtree(r / "test"), "test is missing"),
+])
+def test_bad_folders_are_refused(folder: Path, tmp_path: Path, change, message):
+    change(folder)
+    with pytest.raises(BenchError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        load_image_folder(folder, 32, tmp_path / "cache")
+
+
+def small_cfg(**overrides):
+    base = {"data.image_size": 32, "system.device": "cpu", "model.pretext_images": 24, "model.pretext_epochs": 1,
+            "model.weights": "self"}
+    return apply_overrides(image_trainer.ImageTrainConfig(), {**base, **overrides})
+
+
+def test_weights_from_a_saved_state_dict(tmp_path: Path):
+    model = resnet.binary_resnet18()
+    torch.nn.init.constant_(model.conv1.weight, 0.125)
+    torch.save(model.state_dict(), tmp_path / "mine.pt")
+    cfg = small_cfg(**{"model.weights": str(tmp_path / "mine.pt")})
+    weights = resnet.resolve_weights(cfg.model, 32, tmp_path, torch.device("cpu"))
+    assert weights.kind == "file" and weights.label.startswith("file mine.pt")
+    fresh = resnet.binary_resnet18()
+    resnet.load_backbone(fresh, weights)
+    assert torch.all(fresh.conv1.weight == 0.125)
+
+
+def test_missing_weights_file_is_an_error(tmp_path: Path):
+    cfg = small_cfg(**{"model.weights": str(tmp_path / "nope.pt")})
+    with pytest.raises(BenchError, match="model.weights: no file"):
+        resnet.resolve_weights(cfg.model, 32, tmp_path, torch.device("cpu"))
+
+
+def test_auto_without_imagenet_uses_labelled_self_pretrained(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(resnet, "imagenet_cache_file", lambda: tmp_path / "absent.pth")
+    monkeypatch.setattr(resnet.ResNet18_Weights.IMAGENET1K_V1.__class__, "get_state_dict",
+                        lambda *a, **k: pytest.fail("auto must not download"))
+    lines: list[str] = []
+    cfg = small_cfg(**{"model.weights": "auto"})
+    weights = resnet.resolve_weights(cfg.model, 32, tmp_path, torch.device("cpu"), lines.append)
+    assert weights.kind == "self-pretrained"
+    assert "not ImageNet" in weights.label
+    assert any(line.startswith("WARNING: ImageNet weights unavailable") for line in lines)
+    cached = list(tmp_path.glob("resnet18-self-rot-*.pt"))
+    assert len(cached) == 1
+    again = resnet.resolve_weights(cfg.model, 32, tmp_path, torch.device("cpu"), lines.append)
+    assert again.key == weights.key and not any("pretraining" in line for line in lines[2:])
+
+
+def test_frozen_features_are_shared_by_probes(folder: Path, tmp_path: Path):
+    data = load_image_folder(folder, 32, tmp_path / "cache")
+    data.cache_root = tmp_path
+    image_trainer.FEATURE_CACHE.clear()
+    before = dict(image_trainer.FEATURE_STATS)
+    results = [image_trainer.fit(small_cfg(**{"model.mode": mode, "optim.lr": lr}), data)
+               for mode, lr in (("linear_probe", 0.01), ("linear_probe", 0.001), ("sklearn_probe", 0.001))]
+    assert [r.status for r in results] == ["ok"] * 3
+    assert image_trainer.FEATURE_STATS["computed"] - before["computed"] == 1
+    assert image_trainer.FEATURE_STATS["reused"] - before["reused"] == 2
+    assert all("not ImageNet" in r.extra["weights"]["label"] for r in results)
+
+
+def test_gallery_keeps_images_right_for_one_and_wrong_for_the_other():
+    files = ["a.png", "b.png", "c.png", "d.png"]
+    labels = [1, 0, 1, 0]
+    better = {"predictions": {"test": {"file": files, "label": labels, "prob": [0.9, 0.2, 0.7, 0.6]}}}
+    worse = {"predictions": {"test": {"file": files, "label": labels, "prob": [0.3, 0.8, 0.9, 0.7]}}}
+    rows = gallery_rows(better, worse)
+    assert [r["file"] for r in rows] == ["a.png", "b.png"]
+    assert rows[0]["better_prob"] == 0.9 and rows[0]["worse_prob"] == 0.3
+
+
+TINY = """
+name = "tinycnn"
+[defaults]
+"data.image_size" = 32
+"model.weights" = "self"
+"model.pretext_images" = 24
+"model.pretext_epochs" = 1
+"optim.batch_size" = 4
+[[experiment]]
+name = "baselines"
+kind = "images"
+grid = { "model.mode" = ["scratch", "finetune"], "optim.lr" = [0.01, 0.001] }
+runs = [{ "model.mode" = "xgboost" }, { "model.mode" = "sklearn_probe" }, { "model.mode" = "linear_probe" }]
+figures = [{ kind = "accuracy_vs_lr" }, { kind = "lr_table" }, { kind = "gallery", count = 3 }]
+"""
+
+
+def test_tiny_image_preset_end_to_end(folder: Path, tmp_path: Path):
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(TINY)
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(cli, ["replay", str(preset), "--no-ui", "--runs-dir", str(runs), "--device", "cpu",
+                                      "--data-root", str(tmp_path / "data"), "--data", f"faces={folder}"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "7 ok" in result.output
+    assert "weights: self-pretrained, not ImageNet" in result.output
+    out = runs / "tinycnn" / "baselines"
+    record = json.loads((out / "mode=finetune,lr=0.01" / "run.json").read_text())
+    assert record["weights"]["kind"] == "self-pretrained"
+    assert len(record["predictions"]["test"]["prob"]) == 14
+    assert record["data"]["skipped_files"][0]["file"] in ("train/real/broken.jpg", "train/fake/notes.txt")
+    assert len(record["history"]["step_loss"]) == 4  # 14 images in batches of 4
+    table = json.loads((out / "lr_table.json").read_text())
+    assert {row["baseline"] for row in table} == {"scratch", "finetune", "xgboost", "sklearn_probe", "linear_probe"}
+    assert [row["rank"] for row in table if row["baseline"] == "scratch"] == ["best", "second best"]
+    gallery = json.loads((out / "gallery.json").read_text())
+    assert gallery["better"]["mode"] == "finetune" and gallery["worse"]["mode"] == "scratch"
+    assert (out / "accuracy_vs_lr.png").stat().st_size > 1000
