@@ -139,6 +139,7 @@ def gallery(records: list[dict], out: Path, spec: dict, title: str, ctx: Any) ->
         "probabilities_are_of": positive,
         "weights": weights_note([better, worse]),
         "data": data_note([better]),
+        "root": (better.get("data") or {}).get("root"),
         "images": rows,
     })
     shown = rows[: int(spec.get("count", 5))]

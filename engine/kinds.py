@@ -122,7 +122,7 @@ def _images_load(cfg, data_root: Path):
 def _images_describe(data) -> dict:
     return {"name": "faces", "source": data.source, "sizes": data.sizes(), "class_names": data.class_names,
             "class_counts": data.class_counts(), "image_size": data.image_size,
-            "skipped_files": data.skipped}
+            "skipped_files": data.skipped, "root": str(data.root) if data.root else None}
 
 
 def _images_save(result, run_dir: Path, record: dict, data) -> list[str]:

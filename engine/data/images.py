@@ -37,6 +37,7 @@ class ImageSplits:
     skipped: list[dict] = field(default_factory=list)  # {"file", "reason"}
     image_size: int = 64
     cache_root: Path | None = None  # where derived artefacts (weights) are cached
+    root: Path | None = None  # the folder the files are relative to
 
     def sizes(self) -> dict[str, int]:
         return {s: int(len(self.y[s])) for s in SPLITS}
@@ -111,7 +112,7 @@ def load_image_folder(root: str | Path, image_size: int, cache_dir: Path, source
         try:
             blob = torch.load(cache, weights_only=True)
             return ImageSplits(blob["x"], blob["y"], blob["files"], blob["classes"], source,
-                               blob["skipped"], image_size)
+                               blob["skipped"], image_size, root=root)
         except Exception:  # noqa: BLE001 - a damaged cache is rebuilt
             log(f"image cache {cache} unreadable; decoding again")
 
@@ -134,4 +135,4 @@ def load_image_folder(root: str | Path, image_size: int, cache_dir: Path, source
         names[split] = kept
     with atomic_path(cache) as tmp:
         torch.save({"x": x, "y": y, "files": names, "classes": classes, "skipped": skipped}, tmp)
-    return ImageSplits(x, y, names, classes, source, skipped, image_size)
+    return ImageSplits(x, y, names, classes, source, skipped, image_size, root=root)

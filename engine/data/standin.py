@@ -30,7 +30,7 @@ SPLIT_SIZES = {"train": 1000, "val": 200, "test": 400}
 SEED = 42
 SOURCE = ("embedded STAND-IN for real/fake faces: crops of photos shipped by scikit-learn and matplotlib; "
           "'fake' = a face-sized ellipse shifted, re-synthesised at low resolution and blended in (not real faces)")
-VERSION = 1
+VERSION = 2
 
 
 def source_photos() -> list[np.ndarray]:
@@ -64,7 +64,7 @@ def make_fake(photos: list[np.ndarray], rng: np.random.Generator, size: int = NA
     shift = tuple(int(v) for v in rng.integers(-size // 8, size // 8 + 1, 2))
     donor = base.transform(base.size, Image.Transform.AFFINE, (1, 0, shift[0], 0, 1, shift[1]),
                            resample=Image.Resampling.BILINEAR, fillcolor=None)
-    low = int(size * rng.uniform(0.35, 0.6))  # the "generator" works at low resolution
+    low = int(size * rng.uniform(0.2, 0.4))  # the "generator" works at low resolution
     donor = donor.resize((low, low), Image.Resampling.BILINEAR).resize((size, size), Image.Resampling.BILINEAR)
     rx, ry = size * rng.uniform(0.22, 0.32), size * rng.uniform(0.28, 0.38)
     cx, cy = size / 2 + rng.uniform(-0.1, 0.1) * size, size / 2 + rng.uniform(-0.1, 0.1) * size

@@ -1,0 +1,152 @@
+"""What the Setup screens edit: one experiment (dataset, model settings, the
+sweep) that becomes a preset ``benchtui replay`` runs unchanged. UI-free, so
+tests can check it directly."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from engine.config import apply_overrides, parse_value, leaf_types, resolve_key
+from engine.errors import BenchError
+from engine.kinds import KINDS
+from engine.preset import Experiment, Preset, load_preset
+
+DATASET_KIND = {"cities": "mlp", "faces": "images"}
+DEFAULT_FIGURES = {
+    "mlp": [{"kind": "curves", "metrics": ["val_loss"]}, {"kind": "curves", "metrics": ["val_accuracy"]}],
+    "images": [{"kind": "accuracy_vs_lr"}, {"kind": "lr_table"}, {"kind": "gallery"}],
+}
+
+
+@dataclass
+class SetupState:
+    name: str = "bench"
+    title: str = "benchtui session"
+    kind: str = "mlp"
+    settings: dict[str, Any] = field(default_factory=dict)  # dotted key -> value
+    grid: dict[str, list] = field(default_factory=dict)
+    zipped: dict[str, list] = field(default_factory=dict)
+    extra_runs: list[dict[str, Any]] = field(default_factory=list)
+    figures: list[dict] = field(default_factory=list)
+    experiment: str = "sweep"
+    others: list[Experiment] = field(default_factory=list)  # a loaded preset's other experiments, kept as they are
+
+    @property
+    def config_type(self) -> type:
+        return KINDS[self.kind].config_type
+
+    def set_dataset(self, dataset: str) -> None:
+        kind = DATASET_KIND[dataset]
+        if kind != self.kind:
+            self.kind, self.settings, self.grid, self.zipped, self.extra_runs = kind, {}, {}, {}, []
+            self.figures = []
+
+    def set_value(self, key: str, text: str) -> None:
+        """Set (or with empty text, clear) one config value; raises BenchError."""
+        key = resolve_key(self.config_type, key)
+        if text.strip() == "":
+            self.settings.pop(key, None)
+            return
+        self.settings[key] = parse_value(key, leaf_types(self.config_type)[key], text.strip())
+
+    def set_sweep(self, table: str, key: str, text: str) -> None:
+        """``text`` is a comma-separated list of values; empty clears the key."""
+        target = self.grid if table == "grid" else self.zipped
+        key = resolve_key(self.config_type, key)
+        if not text.strip():
+            target.pop(key, None)
+            return
+        ftype = leaf_types(self.config_type)[key]
+        target[key] = [parse_value(key, ftype, part.strip()) for part in text.split(",") if part.strip()]
+        if not target[key]:
+            raise BenchError(f"{key}: the list of values is empty")
+
+    def runs(self) -> list[dict[str, Any]]:
+        if self.zipped and len({len(v) for v in self.zipped.values()}) > 1:
+            raise BenchError("paired (zip) lists must all have the same length")
+        zip_rows = [dict(zip(self.zipped, row)) for row in zip(*self.zipped.values())] if self.zipped else [{}]
+        grid_rows = [dict(zip(self.grid, row)) for row in itertools.product(*self.grid.values())] if self.grid else [{}]
+        rows = [{**g, **z} for g in grid_rows for z in zip_rows] if (self.grid or self.zipped) else []
+        rows += self.extra_runs
+        return rows or [{}]
+
+    def config(self) -> Any:
+        return apply_overrides(self.config_type(), self.settings)
+
+    def to_toml(self) -> str:
+        experiment: dict[str, Any] = {"name": self.experiment, "kind": self.kind, "title": self.title}
+        if self.settings:
+            experiment["set"] = dict(self.settings)
+        if self.grid:
+            experiment["grid"] = dict(self.grid)
+        if self.zipped:
+            experiment["zip"] = dict(self.zipped)
+        if self.extra_runs:
+            experiment["runs"] = list(self.extra_runs)
+        experiment["figures"] = self.figures or DEFAULT_FIGURES[self.kind]
+        experiments = [experiment] + [_experiment_table(e) for e in self.others]
+        doc = {"name": self.name, "title": self.title, "experiment": experiments}
+        return "# saved by benchtui\n" + tomli_w.dumps(_plain(doc))
+
+    def save(self, path: Path) -> Path:
+        from engine.io import write_text
+
+        text = self.to_toml()
+        write_text(path, text)
+        load_preset(path)  # what we wrote must load
+        return path
+
+    @classmethod
+    def from_preset(cls, preset: Preset, experiment: str | None = None) -> "SetupState":
+        chosen = next((e for e in preset.experiments if e.name == experiment), preset.experiments[0])
+        grid_keys, zip_keys = _split_sweep(chosen)
+        state = cls(name=preset.name, title=chosen.title, kind=chosen.kind, settings=dict(chosen.settings),
+                    figures=list(chosen.figures), experiment=chosen.name,
+                    others=[e for e in preset.experiments if e is not chosen])
+        state.grid, state.zipped, state.extra_runs = grid_keys, zip_keys, []
+        if len(state.runs()) != len(chosen.runs):  # not a plain grid/zip: keep the exact runs
+            state.grid, state.zipped, state.extra_runs = {}, {}, list(chosen.runs)
+        return state
+
+
+def _split_sweep(exp: Experiment) -> tuple[dict, dict]:
+    """Recover a grid from a planned list of runs (best effort)."""
+    keys = list(exp.runs[0]) if exp.runs and exp.runs[0] else []
+    grid = {}
+    for key in keys:
+        values = []
+        for run in exp.runs:
+            if run.get(key) not in values:
+                values.append(run.get(key))
+        grid[key] = values
+    total = 1
+    for values in grid.values():
+        total *= len(values)
+    if total == len(exp.runs):
+        return grid, {}
+    return {}, {k: [run.get(k) for run in exp.runs] for k in keys}
+
+
+def _experiment_table(exp: Experiment) -> dict:
+    table: dict[str, Any] = {"name": exp.name, "kind": exp.kind, "title": exp.title}
+    if exp.settings:
+        table["set"] = dict(exp.settings)
+    table["runs"] = [dict(r) for r in exp.runs if r]
+    if not table["runs"]:
+        del table["runs"]
+    if exp.figures:
+        table["figures"] = exp.figures
+    return table
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
