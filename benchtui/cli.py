@@ -49,15 +49,28 @@ class BenchGroup(click.Group):
 
 @click.group(cls=BenchGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.pass_context
-def cli(ctx: click.Context) -> None:
-    """benchtui: a terminal lab bench for machine-learning experiments."""
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
+              show_default=True, help="Where runs are read and written.")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
+              show_default=True, help="Where embedded default datasets are cached.")
+def cli(ctx: click.Context, runs_dir: Path, data_root: Path) -> None:
+    """benchtui: a terminal lab bench for machine-learning experiments.
+
+    Without a command, opens the lab bench (a Textual app): set up a
+    dataset, model and sweep, run and watch it, compare runs, browse the
+    gallery. `benchtui replay PRESET` replays a preset in batch."""
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        if not sys.stdout.isatty():
+            raise BenchError("the lab bench needs a terminal; use `benchtui replay PRESET --no-ui` in scripts")
+        from benchtui.app import make_app
+
+        make_app(runs_dir=runs_dir, data_root=data_root).run()
 
 
 @cli.command(epilog=None)
 @click.argument("preset", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--no-ui", is_flag=True, help="Console progress instead of the TUI (plain logs when not a terminal).")
+@click.option("--no-ui", is_flag=True, help="Console progress instead of the lab bench's live view "
+              "(plain logs when not a terminal).")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
               show_default=True, help="Where runs are written: DIR/<preset>/<experiment>/<run>/.")
 @click.option("--data", "data", multiple=True, metavar="NAME=PATH",
@@ -86,6 +99,22 @@ def replay(preset: Path, no_ui: bool, runs_dir: Path, data: tuple[str, ...], ove
         data_paths=_pairs(data, "--data"), only=list(only), device=device, force=force,
     )
     the_plan = plan(load_preset(preset), options)
+
+    if not no_ui and sys.stdout.isatty():
+        from benchtui.app import make_app
+
+        app = make_app(runs_dir=runs_dir, data_root=data_root, presets_dir=preset.parent, plan=the_plan)
+        app.run()
+        result = app.sweep_result
+        if result is None or result.stopped:
+            click.echo("error: stopped before the sweep finished; finished runs are kept, replay again to resume",
+                       err=True)
+            sys.exit(130)
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts.items())) or "no runs"
+        click.echo(f"{the_plan.preset.name}: {counts}; outputs in {runs_dir / the_plan.preset.name}")
+        for line in result.problems:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(1 if result.problems else 0)
 
     stop = threading.Event()
 

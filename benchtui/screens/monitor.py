@@ -1,0 +1,127 @@
+"""Monitor: a progress bar per run, live charts, device, and the log."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
+
+from benchtui import messages
+from benchtui.widgets.charts import SeriesChart
+
+
+def device_line() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        used = torch.cuda.memory_allocated() / 2**20
+        total = torch.cuda.get_device_properties(0).total_memory / 2**20
+        return f"device: {torch.cuda.get_device_name(0)}  GPU memory {used:,.0f} / {total:,.0f} MiB"
+    return f"device: cpu ({torch.get_num_threads()} threads)"
+
+
+class RunRow(Horizontal):
+    """One run: its name and status, then its progress bar with ETA."""
+
+    DEFAULT_CSS = """
+    RunRow { height: 1; }
+    RunRow .run-label { width: 1fr; min-width: 20; }
+    RunRow ProgressBar { width: auto; }
+    """
+
+    def __init__(self, run_id: str, total: int):
+        super().__init__()
+        self.run_id, self.total = run_id, max(1, total)
+        self.label = Label(run_id, classes="run-label")
+        self.bar = ProgressBar(total=self.total, show_eta=True)
+
+    def compose(self) -> ComposeResult:
+        yield self.label
+        yield self.bar
+
+
+class MonitorScreen(Screen):
+    BINDINGS = [
+        Binding("x", "stop", "stop sweep"),
+        Binding("c", "clear", "clear charts"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="monitor"):
+            yield Static("no sweep yet: set one up on the Setup screen (1) and press r", id="sweep-status")
+            yield Static(device_line(), id="device")
+            yield VerticalScroll(id="run-rows")
+            with Horizontal(id="charts"):
+                yield SeriesChart("training loss per step", "step", "loss", log_y=True, id="step-chart")
+                yield SeriesChart("validation accuracy per epoch", "epoch", "val accuracy", id="epoch-chart")
+            yield RichLog(id="log", max_lines=2000, wrap=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.rows: dict[str, RunRow] = {}
+        self.steps: dict[str, int] = {}
+        self.set_interval(0.25, self.replot)
+        self.set_interval(2.0, self.update_device)
+
+    def replot(self) -> None:
+        for chart in self.query(SeriesChart):
+            chart.replot()
+
+    def update_device(self) -> None:
+        self.query_one("#device", Static).update(device_line())
+
+    # ------------------------------------------------------------ events in
+    def set_status(self, text: str) -> None:
+        self.query_one("#sweep-status", Static).update(text)
+
+    def log_line(self, text: str) -> None:
+        self.query_one("#log", RichLog).write(text)
+
+    def run_started(self, message: messages.RunStarted) -> None:
+        e = message.event
+        row = RunRow(e.run_id, e.epochs * e.steps_per_epoch)
+        self.rows[e.run_id] = row
+        self.steps[e.run_id] = e.steps_per_epoch
+        self.query_one("#run-rows", VerticalScroll).mount(row)
+        row.scroll_visible()
+        self.log_line(f"{e.run_id}: started on {e.device}" + (f" ({e.note})" if e.note else ""))
+
+    def step_progress(self, message: messages.StepProgress) -> None:
+        e = message.event
+        if e.run_id in self.rows:
+            self.rows[e.run_id].bar.update(progress=(e.epoch - 1) * e.steps_per_epoch + e.step)
+
+    def epoch_ended(self, message: messages.EpochEnded) -> None:
+        e = message.event
+        m = dict(e.metrics)
+        short = e.run_id.split("/", 1)[-1]
+        row = self.rows.get(e.run_id)
+        if row is not None:
+            row.bar.update(progress=e.epoch * self.steps.get(e.run_id, 0))
+            row.label.update(f"{e.run_id}  ep {e.epoch}  val acc {m['val_accuracy']:.3f}")
+        step_chart = self.query_one("#step-chart", SeriesChart)
+        start = len(step_chart.series.get(short, ([], []))[0])
+        step_chart.extend(short, list(range(start + 1, start + 1 + len(e.step_losses))), list(e.step_losses))
+        epoch_chart = self.query_one("#epoch-chart", SeriesChart)
+        epoch_chart.extend(short + " acc", [e.epoch], [m["val_accuracy"]])
+
+    def run_ended(self, message: messages.RunEnded) -> None:
+        e = message.event
+        row = self.rows.get(e.run_id)
+        if row is not None:
+            colour = {"ok": "green", "diverged": "yellow"}.get(e.status, "red")
+            row.label.update(f"[{colour}]{e.status}[/] {e.run_id} ({e.wall_time:.1f}s)")
+            if e.status == "ok":
+                row.bar.update(progress=row.total)
+        self.log_line(f"{e.run_id}: {e.status} in {e.wall_time:.1f}s" + (f": {e.message}" if e.message else ""))
+
+    # --------------------------------------------------------------- actions
+    def action_stop(self) -> None:
+        self.app.stop_sweep()
+
+    def action_clear(self) -> None:
+        for chart in self.query(SeriesChart):
+            chart.clear_series()

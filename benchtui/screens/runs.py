@@ -1,0 +1,200 @@
+"""Runs: every run under the runs folder in a sortable, filterable table;
+open one to see its curves; mark several to overlay them and see only the
+config values that differ."""
+
+from __future__ import annotations
+
+import json
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from benchtui.widgets.charts import SeriesChart
+from engine.runs import scan_runs
+
+COLUMNS = ("✓", "status", "experiment", "run", "val acc", "test acc", "time s")
+
+
+def flat_config(config: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(flat_config(value, prefix + key + "."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def differing(records: list[dict]) -> dict[str, list]:
+    """Config keys whose values are not the same in every record."""
+    flats = [flat_config(r.get("config", {})) for r in records]
+    keys = sorted(set().union(*flats))
+    return {k: [f.get(k) for f in flats] for k in keys if len({json.dumps(f.get(k)) for f in flats}) > 1}
+
+
+def row_cells(record: dict, marked: bool) -> tuple:
+    final = record.get("final") or {}
+
+    def num(v, fmt=".3f"):
+        return "—" if v is None else format(v, fmt)
+
+    return ("●" if marked else " ", record.get("status", "?"),
+            f"{record.get('preset', '?')}/{record.get('experiment', '?')}", record.get("name", "?"),
+            num(final.get("val_accuracy")), num(final.get("test_accuracy")),
+            num((record.get("history") or {}).get("wall_time"), ".1f"))
+
+
+class CurvesModal(ModalScreen[None]):
+    """Curves of one or more runs; with several, the config values that differ."""
+
+    BINDINGS = [Binding("escape,q", "dismiss_modal", "close")]
+
+    def __init__(self, records: list[dict]):
+        super().__init__()
+        self.records = records
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="curves-box"):
+            names = ", ".join(r.get("name", "?") for r in self.records)
+            yield Static(f"[b]{names}[/]  (esc closes)", id="curves-title")
+            yield SeriesChart("validation loss per epoch", "epoch", "val loss", log_y=True, id="curves-loss")
+            yield SeriesChart("validation accuracy per epoch", "epoch", "val acc", id="curves-acc")
+            table = DataTable(id="diff-table", zebra_stripes=True)
+            yield table
+
+    def on_mount(self) -> None:
+        loss, acc = self.query_one("#curves-loss", SeriesChart), self.query_one("#curves-acc", SeriesChart)
+        for r in self.records:
+            h = r.get("history") or {}
+            label = f"{r.get('experiment')}/{r.get('name')}"
+            loss.set_series(label, h.get("epoch", []), h.get("val_loss", []))
+            acc.set_series(label, h.get("epoch", []), h.get("val_accuracy", []))
+        loss.replot()
+        acc.replot()
+        table = self.query_one("#diff-table", DataTable)
+        if len(self.records) > 1:
+            diff = differing(self.records)
+            table.add_columns("config key", *[r.get("name", "?")[:18] for r in self.records])
+            for key, values in diff.items():
+                table.add_row(key, *[str(v) for v in values])
+            if not diff:
+                table.add_row("(no config value differs)", *[""] * len(self.records))
+        else:
+            r = self.records[0]
+            final = r.get("final") or {}
+            table.add_columns("field", "value")
+            for key in ("status", "message", "seed", "wall_time"):
+                table.add_row(key, str(r.get(key, final.get(key, ""))))
+            for key, value in final.items():
+                table.add_row(f"final.{key}", str(value))
+            for key, value in flat_config(r.get("swept", {})).items():
+                table.add_row(f"swept {key}", str(value))
+
+    def action_dismiss_modal(self) -> None:
+        self.dismiss(None)
+
+
+class RunsScreen(Screen):
+    BINDINGS = [
+        Binding("enter", "open", "open run"),
+        Binding("space", "mark", "mark"),
+        Binding("c", "compare", "compare marked"),
+        Binding("o", "sort", "sort by next column"),
+        Binding("slash", "filter", "filter"),
+        Binding("ctrl+r", "reload", "reload"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="/ filter: words that must appear in status, experiment or run", id="runs-filter")
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="runs-hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.records: list[dict] = []
+        self.marked: set[str] = set()
+        self.sort_column = 2
+        table = self.query_one(DataTable)
+        table.add_columns(*COLUMNS)
+        self.action_reload()
+        table.focus()
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()
+        self.query_one(DataTable).focus()
+
+    def action_reload(self) -> None:
+        self.records = scan_runs(self.app.runs_dir)
+        self.refill()
+
+    def visible(self) -> list[dict]:
+        words = self.query_one("#runs-filter", Input).value.lower().split()
+        rows = [r for r in self.records
+                if all(w in f"{r.get('status')} {r.get('preset')}/{r.get('experiment')} {r.get('name')}".lower()
+                       for w in words)]
+
+        def key(r: dict):
+            value = row_cells(r, False)[self.sort_column]
+            try:
+                return (0, float(value))
+            except ValueError:
+                return (1, value)
+
+        return sorted(rows, key=key, reverse=self.sort_column >= 4)
+
+    def refill(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        for r in self.visible():
+            table.add_row(*row_cells(r, r["_path"] in self.marked), key=r["_path"])
+        self.query_one("#runs-hint", Static).update(
+            f"{table.row_count} of {len(self.records)} runs in {self.app.runs_dir}/ · sorted by "
+            f"{COLUMNS[self.sort_column]} · {len(self.marked)} marked")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.refill()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one(DataTable).focus()
+
+    def current(self) -> dict | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((r for r in self.records if r["_path"] == key), None)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        record = self.current()
+        if record is not None:
+            self.app.push_screen(CurvesModal([record]))
+
+    def action_mark(self) -> None:
+        record = self.current()
+        if record is None:
+            return
+        self.marked ^= {record["_path"]}
+        row = self.query_one(DataTable).cursor_row
+        self.refill()
+        self.query_one(DataTable).move_cursor(row=min(row + 1, self.query_one(DataTable).row_count - 1))
+
+    def action_compare(self) -> None:
+        chosen = [r for r in self.records if r["_path"] in self.marked]
+        if len(chosen) < 2:
+            self.notify("mark two or more runs with space first")
+            return
+        self.app.push_screen(CurvesModal(chosen))
+
+    def action_sort(self) -> None:
+        self.sort_column = 1 + (self.sort_column % (len(COLUMNS) - 1))
+        self.refill()
+
+    def action_filter(self) -> None:
+        self.query_one("#runs-filter", Input).focus()

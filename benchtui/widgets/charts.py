@@ -1,0 +1,69 @@
+"""Live plotext charts. Each chart owns its data and a ``replot()``; the
+screen calls ``replot`` from a timer (about 4 Hz) only when data changed.
+Losses are drawn as log10(loss) on a linear axis; long histories are
+downsampled."""
+
+from __future__ import annotations
+
+import math
+
+from textual_plotext import PlotextPlot
+
+MAX_POINTS = 400
+
+
+def downsample(xs: list[float], ys: list[float], limit: int = MAX_POINTS) -> tuple[list[float], list[float]]:
+    if len(xs) <= limit:
+        return xs, ys
+    step = len(xs) / limit
+    picks = [int(i * step) for i in range(limit)] + [len(xs) - 1]
+    return [xs[i] for i in picks], [ys[i] for i in picks]
+
+
+def log10(values: list[float]) -> list[float]:
+    return [math.log10(v) if v and v > 0 and math.isfinite(v) else float("nan") for v in values]
+
+
+class SeriesChart(PlotextPlot):
+    """Several named series of (x, y) points."""
+
+    def __init__(self, title: str, xlabel: str, ylabel: str, log_y: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.title, self.xlabel, self.ylabel, self.log_y = title, xlabel, ylabel, log_y
+        self.series: dict[str, tuple[list[float], list[float]]] = {}
+        self.dirty = True
+
+    def clear_series(self) -> None:
+        self.series.clear()
+        self.dirty = True
+
+    def extend(self, name: str, xs: list[float], ys: list[float]) -> None:
+        old_x, old_y = self.series.setdefault(name, ([], []))
+        old_x.extend(xs)
+        old_y.extend(ys)
+        self.dirty = True
+
+    def set_series(self, name: str, xs: list[float], ys: list[float]) -> None:
+        self.series[name] = (list(xs), list(ys))
+        self.dirty = True
+
+    def on_mount(self) -> None:
+        self.replot()
+
+    def replot(self) -> None:
+        if not self.dirty:
+            return
+        self.dirty = False
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title(self.title)
+        plt.xlabel(self.xlabel)
+        plt.ylabel(("log10 " if self.log_y else "") + self.ylabel)
+        shown = list(self.series.items())[-8:]  # the latest runs; plotext has few colours
+        for name, (xs, ys) in shown:
+            xs_d, ys_d = downsample(xs, log10(ys) if self.log_y else ys)
+            points = [(x, y) for x, y in zip(xs_d, ys_d) if math.isfinite(y)]
+            if points:
+                plt.plot([p[0] for p in points], [p[1] for p in points], label=name[-28:], marker="braille")
+        self.refresh()
