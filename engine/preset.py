@@ -31,7 +31,7 @@ from typing import Any
 from engine.config import apply_overrides, resolve_key
 from engine.errors import BenchError
 
-PRESET_KEYS = {"name", "title", "description", "defaults", "experiment"}
+PRESET_KEYS = {"name", "title", "description", "defaults", "experiment", "report"}
 EXPERIMENT_KEYS = {"name", "kind", "title", "description", "set", "grid", "zip", "runs", "figures"}
 
 
@@ -54,6 +54,7 @@ class Preset:
     title: str
     description: str
     experiments: list[Experiment]
+    report: bool = False  # write REPORT.md / REPORT.html answering STUDY after the replay
 
 
 class _Locator:
@@ -104,13 +105,34 @@ def load_preset(path: str | Path) -> Preset:
         raise loc.error("no [[experiment]] tables: the preset would run nothing")
 
     experiments, seen = [], set()
+    for key in defaults:  # a default applies to the experiments whose kind has that key
+        if not any(_known(kind.config_type, key) for kind in KINDS.values()):
+            try:
+                resolve_key(KINDS["mlp"].config_type, key)
+            except BenchError as exc:
+                raise loc.error(f"defaults: {exc}", key) from None
     for raw in raw_experiments:
-        exp = _parse_experiment(raw, defaults, loc, KINDS)
+        if not isinstance(raw, dict):
+            raise loc.error("every [[experiment]] must be a table", "experiment")
+        kind = KINDS.get(raw.get("kind", "mlp"))
+        own_defaults = {k: v for k, v in defaults.items() if kind is None or _known(kind.config_type, k)}
+        exp = _parse_experiment(raw, own_defaults, loc, KINDS)
         if exp.name in seen:
             raise loc.error(f"experiment name '{exp.name}' is used twice", exp.name)
         seen.add(exp.name)
         experiments.append(exp)
-    return Preset(path, name, str(doc.get("title", name)), str(doc.get("description", "")), experiments)
+    report = doc.get("report", False)
+    if not isinstance(report, bool):
+        raise loc.error(f"'report' must be true or false (got {report!r})", "report")
+    return Preset(path, name, str(doc.get("title", name)), str(doc.get("description", "")), experiments, report)
+
+
+def _known(cfg_type: type, key: str) -> bool:
+    try:
+        resolve_key(cfg_type, key)
+        return True
+    except BenchError:
+        return False
 
 
 def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict) -> Experiment:

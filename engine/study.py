@@ -8,6 +8,7 @@ training starts.
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,8 @@ class ReplaySummary:
     counts: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # one line each: failed / stopped runs, figure errors
     records: dict[str, list[dict]] = field(default_factory=dict)  # experiment -> run records
+    figures: dict[str, list[str]] = field(default_factory=dict)  # experiment -> files written
+    wall_time: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -126,6 +129,7 @@ def replay(
     log: Callable[[str], None] = lambda line: None,
 ) -> ReplaySummary:
     summary = ReplaySummary()
+    started = time.perf_counter()
     preset = the_plan.preset
     by_experiment: dict[str, list[PlannedRun]] = {}
     for run in the_plan.runs:
@@ -152,6 +156,16 @@ def replay(
         summary.records[exp_name] = records
         if records:
             _experiment_outputs(the_plan, exp, kind, records, summary, log)
+    summary.wall_time = time.perf_counter() - started
+    if preset.report and not (stop is not None and stop.is_set()):
+        from engine.report import write_report
+
+        try:
+            files = write_report(the_plan, summary)
+            log(f"report: wrote {', '.join(str(f) for f in files)}")
+        except Exception as exc:  # noqa: BLE001 - the runs are kept; the report problem is reported
+            summary.problems.append(f"report failed: {type(exc).__name__}: {exc}")
+            log(traceback.format_exc(limit=4))
     return summary
 
 
@@ -207,4 +221,5 @@ def _experiment_outputs(the_plan: Plan, exp: Experiment, kind, records: list[dic
         except Exception as exc:  # noqa: BLE001 - one broken figure must not lose the others
             summary.problems.append(f"{exp.name}: figure '{spec['kind']}' failed: {type(exc).__name__}: {exc}")
             log(traceback.format_exc(limit=3))
+    summary.figures[exp.name] = written
     log(f"{exp.name}: wrote {', '.join(written)} in {out}")
