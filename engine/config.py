@@ -167,3 +167,14 @@ def describe_keys(cfg_type: type) -> list[tuple[str, str, str]]:
 
     walk(cfg_type, "")
     return rows
+
+
+def flatten(nested: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"optim": {"lr": 1}}`` -> ``{"optim.lr": 1}`` (for configs read from JSON)."""
+    out: dict[str, Any] = {}
+    for key, value in nested.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, prefix + key + "."))
+        else:
+            out[prefix + key] = value
+    return out

@@ -7,6 +7,8 @@ cross threads safely (the TUI sink posts them as messages). Trainers call
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -70,6 +72,25 @@ class Callback:
 def emit(callbacks: Iterable[Callback], hook: str, event: object) -> None:
     for cb in callbacks:
         getattr(cb, hook)(event)
+
+
+class StepTicker:
+    """Per-step bookkeeping every trainer shares: the cooperative stop flag
+    and progress events at most every ``every`` seconds."""
+
+    def __init__(self, callbacks: list[Callback], run_id: str, stop: threading.Event | None, every: float = 0.25):
+        self.callbacks, self.run_id, self.stop, self.every = callbacks, run_id, stop, every
+        self.last = time.perf_counter()
+
+    def tick(self, epoch: int, step: int, steps: int) -> bool:
+        """Call after each optimiser step (0-based ``step``); True when the run must stop."""
+        if self.stop is not None and self.stop.is_set():
+            return True
+        now = time.perf_counter()
+        if now - self.last > self.every:
+            self.last = now
+            emit(self.callbacks, "on_step_end", StepEnd(self.run_id, epoch, step + 1, steps))
+        return False
 
 
 class Recorder(Callback):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from engine.config import flatten
 from engine.io import write_json, write_text
 
 REPRODUCED, NOT_REPRODUCED, NOT_MEASURED = "reproduced", "not reproduced", "not measured"
@@ -65,16 +66,6 @@ class Study:
         verdict = NOT_MEASURED if measured is None or ok is None else (REPRODUCED if ok else NOT_REPRODUCED)
         self.findings.append(Finding(section, claim, measured or "the runs needed are missing or failed", verdict))
         return f"> **Check — {claim}**: {measured or 'not measured'} → **{verdict}**."
-
-
-def flatten(config: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in config.items():
-        if isinstance(v, dict):
-            out.update(flatten(v, prefix + k + "."))
-        else:
-            out[prefix + k] = v
-    return out
 
 
 def _leaf(flat: dict, key: str) -> Any:

@@ -27,7 +27,7 @@ from torch import nn
 from engine.config import to_dict
 from engine.data.images import SPLITS, ImageSplits
 from engine.errors import BenchError
-from engine.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd, emit
+from engine.events import Callback, EpochEnd, RunEnd, RunStart, StepTicker, emit
 from engine.models.resnet import ResNetConfig, ResolvedWeights, binary_resnet18, load_backbone, normaliser, resolve_weights
 from engine.system import resolve_device, seed_everything
 from engine.trainers.mlp import FitResult, cpu_threads
@@ -299,8 +299,9 @@ def _fit_torch(cfg, data, weights, device, prep, generator, history, extra, call
         return out
 
     status, message = "ok", ""
+    ticker = StepTicker(callbacks, run_id, stop)
     for epoch in range(1, cfg.optim.epochs + 1):
-        epoch_start = last_report = time.perf_counter()
+        epoch_start = time.perf_counter()
         batches = torch.randperm(n_train, generator=generator).to(device).split(cfg.optim.batch_size)
         step_losses = torch.empty(len(batches), device=device)
         model.train()
@@ -312,14 +313,10 @@ def _fit_torch(cfg, data, weights, device, prep, generator, history, extra, call
             loss.backward()
             optimizer.step()
             step_losses[step] = loss.detach()
-            if stop is not None and stop.is_set():
+            if ticker.tick(epoch, step, len(batches)):
                 step_losses = step_losses[: step + 1]
                 status, message = "stopped", f"stopped by request in epoch {epoch}"
                 break
-            now = time.perf_counter()
-            if now - last_report > 0.25:
-                last_report = now
-                emit(callbacks, "on_step_end", StepEnd(run_id, epoch, step + 1, len(batches)))
         metrics = evaluate_all()
         finite = record_epoch(history, extra, data, epoch, step_losses.tolist(), time.perf_counter() - epoch_start,
                               metrics, callbacks, run_id)

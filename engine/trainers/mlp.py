@@ -21,7 +21,7 @@ from torch import nn
 from engine.config import to_dict
 from engine.data.cities import CitySplits
 from engine.errors import BenchError
-from engine.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd, emit
+from engine.events import Callback, EpochEnd, RunEnd, RunStart, StepTicker, emit
 from engine.models.mlp import MLP, MLPConfig, Standardize
 from engine.system import resolve_device, seed_everything
 
@@ -203,11 +203,12 @@ def _fit(cfg, data, callbacks, stop, run_id, device) -> FitResult:
     emit(callbacks, "on_run_start", RunStart(run_id, cfg.optim.epochs, steps_per_epoch, str(device),
                                              json.dumps(to_dict(cfg))))
     started = time.perf_counter()
+    ticker = StepTicker(callbacks, run_id, stop)
     status, message = "ok", ""
     try:
         log_epoch(0, [], 0.0, None)  # the untrained model, for the curves' first point
         for epoch in range(1, cfg.optim.epochs + 1):
-            epoch_start = last_report = time.perf_counter()
+            epoch_start = time.perf_counter()
             batches = make_batches(n_train, cfg.optim.batch_size, generator, device, cfg.model.batchnorm)
             step_losses = torch.empty(len(batches), device=device)
             grad_acc = torch.zeros(len(layers), device=device) if cfg.system.record_grads else None
@@ -224,14 +225,10 @@ def _fit(cfg, data, callbacks, stop, run_id, device) -> FitResult:
                     ])
                 optimizer.step()
                 step_losses[step] = loss.detach()
-                if stop is not None and stop.is_set():
+                if ticker.tick(epoch, step, len(batches)):
                     step_losses = step_losses[: step + 1]
                     status, message = "stopped", f"stopped by request in epoch {epoch}"
                     break
-                now = time.perf_counter()
-                if now - last_report > 0.25:
-                    last_report = now
-                    emit(callbacks, "on_step_end", StepEnd(run_id, epoch, step + 1, len(batches)))
 
             # log: the one sync point of the epoch
             grads = (grad_acc / len(step_losses)).tolist() if grad_acc is not None else None
