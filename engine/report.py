@@ -65,7 +65,7 @@ class Study:
     def check(self, section: str, claim: str, measured: str | None, ok: bool | None) -> str:
         verdict = NOT_MEASURED if measured is None or ok is None else (REPRODUCED if ok else NOT_REPRODUCED)
         self.findings.append(Finding(section, claim, measured or "the runs needed are missing or failed", verdict))
-        return f"> **Check — {claim}**: {measured or 'not measured'} → **{verdict}**."
+        return f"> **Check — {claim}**: {measured or 'not measured'} → **{verdict}**.\n"
 
 
 def _leaf(flat: dict, key: str) -> Any:
@@ -215,7 +215,7 @@ def section_batchnorm(s: Study) -> str:
         parts.append(s.check("A.1.3", "BatchNorm converges in fewer epochs", measured,
                              None if e_n is None or e_p is None else e_n < e_p))
         r_p, r_n = roughness(hist(plain, "val_loss")), roughness(hist(norm, "val_loss"))
-        measured = (f"mean |second difference| of log10 validation loss per epoch: {fmt(r_n, 4)} with BatchNorm, "
+        measured = (f"mean absolute second difference of log10 validation loss per epoch: {fmt(r_n, 4)} with BatchNorm, "
                     f"{fmt(r_p, 4)} without")
         parts.append(s.check("A.1.3", "BatchNorm training curves are smoother", measured,
                              r_n < r_p if math.isfinite(r_n) and math.isfinite(r_p) else None))
@@ -302,10 +302,10 @@ def section_depth_width(s: Study) -> str:
     wide = sorted((r for r in runs if r["config"]["model"]["depth"] == 6), key=lambda r: r["config"]["model"]["width"])
     if deep:
         parts.append("\n**A.2.3 Depth** (width 16): validation accuracy " + ", ".join(
-            f"{r['config']['model']['depth']} layers {fmt(r['final']['val_accuracy'])}" for r in deep) + ".")
+            f"depth {r['config']['model']['depth']}: {fmt(r['final']['val_accuracy'])}" for r in deep) + ".")
     if wide:
         parts.append("\n**A.2.4 Width** (depth 6): validation accuracy " + ", ".join(
-            f"width {r['config']['model']['width']} {fmt(r['final']['val_accuracy'])}" for r in wide) + ".")
+            f"width {r['config']['model']['width']}: {fmt(r['final']['val_accuracy'])}" for r in wide) + ".")
     parts += ["", s.images("depth_width")]
     return "\n".join(parts)
 
@@ -324,11 +324,13 @@ def section_gradients(s: Study) -> str:
             ("residual", s.find("gradients", batchnorm=False, residual=True))]
     rows = ["| model | " + " | ".join(f"layer {i}" for i in layers) + " | final val acc |",
             "|---|" + "---|" * (len(layers) + 1)]
-    ratios = {}
+    ratios, spreads = {}, {}
     for label, r in runs:
         if not r:
             continue
         means = [mean_layer(r, i) for i in layers]
+        known = [m for m in means if m is not None]
+        spreads[label] = (max(known) / min(known) if min(known) > 0 else math.inf) if known else None
         rows.append(f"| {label} | " + " | ".join("—" if m is None else f"{m:.2e}" for m in means) +
                     f" | {fmt(r['final']['val_accuracy'])} |")
         first, last = mean_layer(r, 0), mean_layer(r, 99)
@@ -343,9 +345,13 @@ def section_gradients(s: Study) -> str:
                          None if ratios.get("plain") is None else ratios["plain"] < 1e-3))
     parts.append(s.check("A.2.6", "with BatchNorm the early gradients explode instead", ratio_text("BatchNorm"),
                          None if ratios.get("BatchNorm") is None else ratios["BatchNorm"] > 1e3))
-    parts.append(s.check("A.2.6", "residual connections keep early gradients within 1000x of the last layer's",
-                         ratio_text("residual"),
-                         None if ratios.get("residual") is None else 1e-3 <= ratios["residual"] <= 1e3))
+    spread = spreads.get("residual")
+    parts.append(s.check("A.2.6", "residual connections keep every layer's gradient within 1000x of the others "
+                         "(neither vanishing nor exploding)",
+                         None if spread is None else f"largest / smallest mean ‖grad‖² over layers {layers}: "
+                         f"{'infinite (some layers get exactly zero)' if math.isinf(spread) else f'{spread:.2e}'} "
+                         "(residual)",
+                         None if spread is None else spread <= 1e3))
     parts += ["", s.images("gradients")]
     return "\n".join(parts)
 

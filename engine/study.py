@@ -158,9 +158,9 @@ def replay(
             _experiment_outputs(the_plan, exp, kind, records, summary, log)
     summary.wall_time = time.perf_counter() - started
     if preset.report and not (stop is not None and stop.is_set()):
-        from engine.report import write_report
-
         try:
+            from engine.report import write_report
+
             files = write_report(the_plan, summary)
             log(f"report: wrote {', '.join(str(f) for f in files)}")
         except Exception as exc:  # noqa: BLE001 - the runs are kept; the report problem is reported
