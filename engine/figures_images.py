@@ -137,6 +137,7 @@ def gallery(records: list[dict], out: Path, spec: dict, title: str, ctx: Any) ->
         "better": {"run": better["name"], "mode": better_mode, "test_accuracy": test_accuracy(better)},
         "worse": {"run": worse["name"], "mode": worse_mode, "test_accuracy": test_accuracy(worse)},
         "probabilities_are_of": positive,
+        "class_names": ctx.class_names(better),
         "weights": weights_note([better, worse]),
         "data": data_note([better]),
         "root": (better.get("data") or {}).get("root"),
