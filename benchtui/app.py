@@ -3,6 +3,7 @@ thread worker and its events arrive as messages."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -76,9 +77,8 @@ class BenchApp(App):
         if self.sweep_running:
             self.notify("a sweep is already running (x on the monitor stops it)", severity="warning")
             return
-        state = self.setup_state
+        state = dataclasses.replace(self.setup_state, others=[])  # the setup runs its one experiment
         try:
-            state.others = []  # the setup runs its one experiment
             path = state.save(self.runs_dir / state.name / "preset.toml")
             the_plan = plan(load_preset(path), ReplayOptions(runs_dir=self.runs_dir, data_root=self.data_root))
         except (BenchError, OSError) as exc:

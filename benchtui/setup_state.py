@@ -109,7 +109,7 @@ class SetupState:
                     figures=list(chosen.figures), experiment=chosen.name,
                     others=[e for e in preset.experiments if e is not chosen])
         state.grid, state.zipped, state.extra_runs = grid_keys, zip_keys, []
-        if len(state.runs()) != len(chosen.runs):  # not a plain grid/zip: keep the exact runs
+        if state.runs() != chosen.runs:  # not a plain grid/zip (e.g. grid + explicit runs): keep the exact runs
             state.grid, state.zipped, state.extra_runs = {}, {}, list(chosen.runs)
         return state
 

@@ -91,13 +91,12 @@ class GalleryScreen(Screen):
         row = self.gallery["images"][index]
         root = Path(self.gallery.get("root") or ".")
         path = root / row["file"]
-        caption = self.query_one("#gallery-caption", Static)
         positive = self.gallery.get("probabilities_are_of", "positive")
-        caption.update(f"{row['file']}\ntrue label index {row['label']}; P({positive}): "
-                       f"{self.gallery['better']['mode']} {row['better_prob']:.3f}, "
-                       f"{self.gallery['worse']['mode']} {row['worse_prob']:.3f}")
+        text = (f"{row['file']}\ntrue label index {row['label']}; P({positive}): "
+                f"{self.gallery['better']['mode']} {row['better_prob']:.3f}, "
+                f"{self.gallery['worse']['mode']} {row['worse_prob']:.3f}")
+        if not path.is_file():
+            text += f"\n(image file {path} not found)"
+        self.query_one("#gallery-caption", Static).update(text)
         image = self.query_one("#gallery-image", Thumbnail)
         image.image = str(path) if path.is_file() else None
-        if not path.is_file():
-            caption.update(caption.renderable + f"\n(image file {path} not found)" if hasattr(caption, "renderable")
-                           else f"image file {path} not found")

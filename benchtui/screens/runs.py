@@ -148,9 +148,12 @@ class RunsScreen(Screen):
 
     def refill(self) -> None:
         table = self.query_one(DataTable)
-        table.clear()
+        at = table.coordinate_to_cell_key(table.cursor_coordinate).row_key if table.row_count else None
+        table.clear()  # resets the cursor to the first row
         for r in self.visible():
             table.add_row(*row_cells(r, r["_path"] in self.marked), key=r["_path"])
+        if at is not None and at in table.rows:  # keep the cursor on the same run
+            table.move_cursor(row=table.get_row_index(at))
         self.query_one("#runs-hint", Static).update(
             f"{table.row_count} of {len(self.records)} runs in {self.app.runs_dir}/ · sorted by "
             f"{COLUMNS[self.sort_column]} · {len(self.marked)} marked")

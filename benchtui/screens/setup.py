@@ -213,13 +213,16 @@ class SetupScreen(Screen):
     # ------------------------------------------------------------- sweep
     def fill_sweep(self) -> None:
         state: SetupState = self.app.setup_state
-        for table, values in (("grid", state.grid), ("zip", state.zipped)):
-            items = list(values.items())
-            for i in range(2):
-                key, vals = items[i] if i < len(items) else ("", [])
-                self.query_one(f"#{table}-key-{i}", Input).value = key
-                self.query_one(f"#{table}-values-{i}", Input).value = ", ".join(
-                    str(v).lower() if isinstance(v, bool) else str(v) for v in vals)
+        # a fill is not an edit: sweep_changed would rebuild the sweep from these rows
+        # and drop a loaded preset's explicit runs (extra_runs)
+        with self.prevent(Input.Changed):
+            for table, values in (("grid", state.grid), ("zip", state.zipped)):
+                items = list(values.items())
+                for i in range(2):
+                    key, vals = items[i] if i < len(items) else ("", [])
+                    self.query_one(f"#{table}-key-{i}", Input).value = key
+                    self.query_one(f"#{table}-values-{i}", Input).value = ", ".join(
+                        str(v).lower() if isinstance(v, bool) else str(v) for v in vals)
 
     @on(Input.Changed, ".sweep-key, .sweep-values")
     def sweep_changed(self, event: Input.Changed) -> None:
@@ -272,7 +275,7 @@ class SetupScreen(Screen):
                 return
             self.notify(f"saved {path}: run it with  benchtui replay {path}")
 
-        self.app.push_screen(SavePreset(Path("presets") / f"{state.name}.toml"), done)
+        self.app.push_screen(SavePreset(self.app.presets_dir / f"{state.name}.toml"), done)
 
     @on(Button.Pressed, "#load")
     def action_load(self) -> None:
@@ -290,6 +293,10 @@ class SetupScreen(Screen):
             await self.rebuild_forms()
             self.fill_sweep()
             self.update_count()
+            state = self.app.setup_state
+            self.query_one("#data-path", Input).value = str(state.settings.get("data.path", ""))
+            self.query_one("#data-summary", Static).update("checking…")
+            self.load_data(state.config())  # the preset's dataset, not the one shown before
             self.notify(f"loaded {choice[0].name} › {choice[1]}")
 
         self.app.push_screen(LoadPreset(self.app.presets_dir), done)

@@ -1,0 +1,481 @@
+"""The lab bench driven by real key presses (Textual's pilot) on a tiny cities
+folder and tiny presets: each run trains in a fraction of a second, nothing
+is downloaded. The embedded default dataset that the Setup screen previews
+on start is built once per session, offline, into a temporary data root.
+
+Note: while a training thread keeps a CPU busy, every ``pilot.press`` takes
+about 2 s (the pilot waits up to 1 s for the process to look idle, twice);
+the tests that press keys mid-run keep their presses few."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.widgets import DataTable, Input, OptionList, Static
+
+from benchtui.app import make_app
+from benchtui.screens.gallery import GalleryScreen
+from benchtui.screens.help import HelpScreen
+from benchtui.screens.monitor import MonitorScreen
+from benchtui.screens.runs import CurvesModal, RunsScreen
+from benchtui.screens.setup import LoadPreset, SavePreset, SetupScreen
+from benchtui.setup_state import SetupState
+from engine.preset import load_preset
+from engine.study import ReplayOptions, plan
+
+
+# ----------------------------------------------------------------- helpers
+def write_tiny_cities(folder: Path, n: int = 90) -> Path:
+    """Three clusters of points, labels 0, 1, 2; n training rows."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, rows in (("train", n), ("validation", n // 3), ("test", n // 3)):
+        labels = np.arange(rows) % 3
+        coords = np.stack([labels * 10.0, labels * 5.0], 1) + rng.normal(0, 1, (rows, 2))
+        lines = ["long,lat,country"] + [f"{x:.4f},{y:.4f},{c}" for (x, y), c in zip(coords, labels)]
+        (folder / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def tiny_preset(data: Path | None = None, epochs: int = 2, lrs: str = "[0.01, 0.001]", batch: int = 256,
+                name: str = "tiny", extra: str = "") -> str:
+    """A preset whose runs take well under a second each (depth 2, width 8)."""
+    data_line = f'"data.path" = {json.dumps(str(data))}\n' if data is not None else ""
+    return f"""
+name = "{name}"
+[defaults]
+"optim.epochs" = {epochs}
+"optim.batch_size" = {batch}
+"model.depth" = 2
+"model.width" = 8
+"system.device" = "cpu"
+{data_line}
+[[experiment]]
+name = "lr"
+title = "Learning rate"
+grid = {{ "optim.lr" = {lrs} }}
+figures = [{{ kind = "curves", metrics = ["val_loss"] }}]
+{extra}"""
+
+
+SHAPE = """
+[[experiment]]
+name = "shape"
+zip = { "model.depth" = [1, 2], "model.width" = [4, 8] }
+figures = [{ kind = "best_worst" }]
+"""
+
+
+def screen_text(app) -> str:
+    """The current screen as plain text (what ``export_screenshot`` draws)."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, record=True,
+                      color_system="truecolor", legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text()
+
+
+def static_text(widget: Static) -> str:
+    return str(widget.render())
+
+
+async def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def press(pilot, *keys: str, until=None, what: str = "the keys to take effect") -> None:
+    """Press keys like a user; with ``until``, also wait for what they cause
+    (the pilot's own waiting is a heuristic that a loaded machine can beat)."""
+    await pilot.press(*keys)
+    if until is not None:
+        await wait_until(until, timeout=15.0, what=what)
+    await pilot.pause()
+
+
+def on(app, screen_type: type):
+    """A predicate: the app shows a mounted screen of this type."""
+    return lambda: isinstance(app.screen, screen_type) and app.screen.is_mounted
+
+
+def run_json(run_dir: Path) -> dict:
+    return json.loads((run_dir / "run.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> Path:
+    """A data root holding the embedded default cities (built offline once),
+    so the Setup screen's preview on start costs no rebuild per test."""
+    from engine.data.cities import load_cities
+
+    root = tmp_path_factory.mktemp("data-root")
+    load_cities(None, cache_dir=root / "cache" / "cities")
+    return root
+
+
+class Bench:
+    def __init__(self, root: Path, data_root: Path):
+        self.root, self.data_root = root, data_root
+        self.cities = write_tiny_cities(root / "cities")
+        self.presets = root / "presets"
+        self.presets.mkdir()
+        self.runs = root / "runs"
+
+    def preset(self, text: str, name: str = "tiny.toml") -> Path:
+        path = self.presets / name
+        path.write_text(text)
+        return path
+
+    def plan(self, text: str):
+        return plan(load_preset(self.preset(text)),
+                    ReplayOptions(runs_dir=self.runs, data_root=self.data_root,
+                                  data_paths={"cities": str(self.cities)}))
+
+    def app(self, the_plan=None):
+        return make_app(runs_dir=self.runs, data_root=self.data_root, presets_dir=self.presets, plan=the_plan)
+
+
+@pytest.fixture
+def bench(tmp_path: Path, data_root: Path) -> Bench:
+    return Bench(tmp_path, data_root)
+
+
+# ------------------------------------------------------------------- tests
+def test_sweep_from_a_plan_then_runs_compare_and_gallery(bench):
+    the_plan = bench.plan(tiny_preset(lrs="[0.01, 0.003, 0.001]"))
+
+    async def scenario():
+        app = bench.app(the_plan)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await wait_until(lambda: app.sweep_result is not None, what="the sweep's end")
+            await pilot.pause()
+            result = app.sweep_result
+            assert result is not None and result.counts == {"ok": 3} and not result.stopped and not result.problems
+            assert not app.sweep_running
+            assert isinstance(app.screen, MonitorScreen)
+            assert set(app.screen.rows) == {"lr/lr=0.01", "lr/lr=0.003", "lr/lr=0.001"}
+            assert "sweep finished: 3 ok" in static_text(app.screen.query_one("#sweep-status", Static))
+
+            await press(pilot, "3", until=on(app, RunsScreen))
+            table = app.screen.query_one("#runs-table", DataTable)
+            assert table.row_count == 3
+            assert {table.get_row_at(i)[1] for i in range(3)} == {"ok"}
+            assert "3 of 3 runs in" in static_text(app.screen.query_one("#runs-hint", Static))
+
+            await press(pilot, "down", "enter", until=lambda: on(app, CurvesModal)() and
+                        app.screen.query_one("#diff-table", DataTable).row_count)
+            assert len(app.screen.records) == 1
+            opened = app.screen.records[0]["name"]
+            fields = app.screen.query_one("#diff-table", DataTable)
+            assert ["status", "ok"] in [list(fields.get_row_at(i)) for i in range(fields.row_count)]
+            await press(pilot, "escape", until=on(app, RunsScreen))
+            table = app.screen.query_one("#runs-table", DataTable)
+            assert table.cursor_row == 1  # still on the run that was opened
+            assert app.screen.current()["name"] == opened
+
+            await press(pilot, "space", "space", "c", until=lambda: on(app, CurvesModal)() and
+                        app.screen.query_one("#diff-table", DataTable).row_count)
+            assert len(app.screen.records) == 2
+            diff = app.screen.query_one("#diff-table", DataTable)
+            assert diff.row_count == 1  # only the learning rate differs
+            assert diff.get_row_at(0)[0] == "optim.lr"
+            assert "curves-loss" in {w.id for w in app.screen.query("SeriesChart")}
+            await press(pilot, "escape", until=on(app, RunsScreen))
+            assert "2 marked" in static_text(app.screen.query_one("#runs-hint", Static))
+
+            await press(pilot, "4", until=on(app, GalleryScreen))
+            assert static_text(app.screen.query_one("#gallery-title", Static)).startswith("No gallery yet")
+
+    asyncio.run(scenario())
+
+
+def test_load_preset_in_setup_and_run_it(bench):
+    bench.preset(tiny_preset(bench.cities))
+    bench.preset("name = 'broken'\n[[experiment]]\nname = 'x'\nset = { lrr = 1 }\n", "broken.toml")
+
+    async def scenario():
+        app = bench.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert isinstance(app.screen, SetupScreen)
+            assert "embedded default" in static_text(app.screen.query_one("#data-summary", Static))
+
+            await press(pilot, "l", until=on(app, LoadPreset))
+            options = app.screen.query_one("#preset-list", OptionList)
+            prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+            assert len(prompts) == 2
+            assert prompts[0].startswith("✗ broken.toml") and options.get_option_at_index(0).disabled
+            assert prompts[1].startswith("tiny.toml › lr  (2 runs) Learning rate")
+            if options.highlighted != 1:
+                await press(pilot, "down", until=lambda: options.highlighted == 1)
+            data_path = app.get_screen("setup").query_one("#data-path", Input)
+            await press(pilot, "enter", until=lambda: on(app, SetupScreen)() and data_path.value == str(bench.cities),
+                        what="the preset to load")
+            summary = app.screen.query_one("#data-summary", Static)
+            await wait_until(lambda: "train 90" in static_text(summary), what="the preset's data to load")
+            await pilot.pause()
+
+            state = app.setup_state
+            assert (state.name, state.experiment, state.kind) == ("tiny", "lr", "mlp")
+            assert state.grid == {"optim.lr": [0.01, 0.001]}
+            assert state.settings["data.path"] == str(bench.cities)
+            assert state.settings["optim.epochs"] == 2
+            screen = app.screen
+            # the dataset tab follows the loaded preset: its folder, its data
+            assert "folder" in static_text(summary)
+            assert "train 90, validation 30, test 30; 3 classes" in static_text(summary)
+            assert screen.query_one("#grid-key-0", Input).value == "optim.lr"
+            assert screen.query_one("#grid-values-0", Input).value == "0.01, 0.001"
+            assert screen.query_one("#f-model--width", Input).value == "8"
+            assert "2 runs" in static_text(screen.query_one("#run-count", Static))
+
+            await press(pilot, "r", until=on(app, MonitorScreen))
+            await app.workers.wait_for_complete()
+            await wait_until(lambda: app.sweep_result is not None, what="the sweep's end")
+            assert app.sweep_result.counts == {"ok": 2}
+
+        for lr in ("0.01", "0.001"):
+            record = run_json(bench.runs / "tiny" / "lr" / f"lr={lr}")
+            assert record["status"] == "ok" and record["complete"]
+            assert record["config"]["optim"]["lr"] == float(lr)
+            assert record["config"]["data"]["path"] == str(bench.cities)
+        saved = load_preset(bench.runs / "tiny" / "preset.toml")  # the sweep's own preset, replayable
+        assert [e.name for e in saved.experiments] == ["lr"]
+
+    asyncio.run(scenario())
+
+
+def test_loading_a_preset_keeps_its_explicit_runs(bench):
+    """A grid plus explicit runs is kept run by run, also after another
+    preset filled the sweep fields."""
+    bench.preset(tiny_preset(bench.cities), "a.toml")
+    bench.preset(tiny_preset(bench.cities, name="mixed").replace(
+        'figures = [', 'runs = [{ "model.depth" = 1 }]\nfigures = ['), "b.toml")
+
+    async def scenario():
+        app = bench.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            data_path = app.get_screen("setup").query_one("#data-path", Input)
+            for index in (0, 1):  # a.toml (a grid), then b.toml (grid + one explicit run)
+                await press(pilot, "l", until=on(app, LoadPreset))
+                app.screen.query_one(OptionList).highlighted = index
+                data_path.value = ""  # set again by the load, as its last step
+                await press(pilot, "enter", until=lambda: on(app, SetupScreen)() and data_path.value,
+                            what="the preset to load")
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+            state = app.setup_state
+            assert state.name == "mixed"
+            assert state.runs() == [{"optim.lr": 0.01}, {"optim.lr": 0.001}, {"model.depth": 1}]
+            assert state.grid == {} and len(state.extra_runs) == 3
+            assert "3 runs" in static_text(app.screen.query_one("#run-count", Static))
+            assert app.screen.query_one("#grid-key-0", Input).value == ""
+
+    asyncio.run(scenario())
+
+
+def test_bad_value_in_the_model_form_is_refused_where_typed(bench):
+    async def scenario():
+        app = bench.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await press(pilot, "m", until=lambda: app.screen.query_one("#setup-tabs").active == "model")
+            screen = app.screen
+            field = screen.query_one("#f-optim--lr", Input)
+            field.focus()
+            await press(pilot, "a", "b", "c", until=lambda: field.value == "abc")
+            error = static_text(screen.query_one("#model-form #form-error", Static))
+            assert "bad value" in error and "optim.lr" in error
+            assert field.has_class("-invalid")
+            assert "optim.lr" not in app.setup_state.settings
+
+            await press(pilot, "ctrl+a", "ctrl+k", "0", "full_stop", "0", "5", until=lambda: field.value == "0.05")
+            assert static_text(screen.query_one("#model-form #form-error", Static)) == ""
+            assert not field.has_class("-invalid")
+            assert app.setup_state.settings["optim.lr"] == 0.05
+
+    asyncio.run(scenario())
+
+
+def test_keys_are_handled_while_training_runs(bench):
+    the_plan = bench.plan(tiny_preset(epochs=20000, lrs="[0.01, 0.003, 0.001]", batch=8))
+
+    async def scenario():
+        app = bench.app(the_plan)
+        async with app.run_test(size=(80, 24)) as pilot:
+            monitor = app.get_screen("monitor")
+            await wait_until(lambda: getattr(monitor, "rows", None), what="the first run to start")
+            assert app.sweep_running
+
+            await press(pilot, "3", until=on(app, RunsScreen))
+            assert app.sweep_running
+            table = app.screen.query_one("#runs-table", DataTable)
+            assert table.row_count == 1 and table.get_row_at(0)[1] == "running"  # the run in progress is listed
+            await press(pilot, "question_mark", until=on(app, HelpScreen))
+            assert app.sweep_running
+            await press(pilot, "escape", until=on(app, RunsScreen))
+            assert app.sweep_running
+            await press(pilot, "2", until=on(app, MonitorScreen))
+            assert app.sweep_running
+
+            await press(pilot, "x")  # stop: the run in progress ends after its current step
+            await app.workers.wait_for_complete()
+            await wait_until(lambda: app.sweep_result is not None, what="the sweep's end")
+            await pilot.pause()
+            assert not app.sweep_running
+            assert app.sweep_result.stopped and app.sweep_result.counts == {"stopped": 1}
+            assert "sweep stopped" in static_text(monitor.query_one("#sweep-status", Static))
+        assert run_json(bench.runs / "tiny" / "lr" / "lr=0.01")["status"] == "stopped"
+        assert not (bench.runs / "tiny" / "lr" / "lr=0.003").exists()
+
+    asyncio.run(scenario())
+
+
+def test_quit_mid_run_stops_the_sweep_cleanly(bench):
+    the_plan = bench.plan(tiny_preset(epochs=20000, lrs="[0.01, 0.003, 0.001, 0.0003]", batch=8))
+    first = bench.runs / "tiny" / "lr" / "lr=0.01"
+
+    async def scenario():
+        app = bench.app(the_plan)
+        async with app.run_test(size=(80, 24)) as pilot:
+            monitor = app.get_screen("monitor")
+            await wait_until(lambda: getattr(monitor, "rows", None), what="the first run to start")
+            await wait_until(lambda: (first / "run.json").is_file(), what="run.json")
+            assert run_json(first)["status"] == "running"
+            await pilot.press("q")
+            await wait_until(lambda: not app.is_running, timeout=20, what="the app to exit")
+        return app
+
+    app = asyncio.run(scenario())  # run_test re-raises any error of the app: none here
+    assert app.return_code == 0
+    assert not app.sweep_running
+    # q waits for the sweep thread, whose SweepFinished is handled before the exit
+    result = app.sweep_result
+    assert result is not None and result.stopped
+    assert result.counts == {"stopped": 1}
+    assert len(result.problems) == 1 and result.problems[0].startswith("lr/lr=0.01: stopped: stopped by request")
+    record = run_json(first)
+    assert record["status"] == "stopped" and record["message"].startswith("stopped by request")
+    assert sorted(p.name for p in (bench.runs / "tiny" / "lr").iterdir() if p.is_dir()) == ["lr=0.01"]
+
+
+def test_setup_state_saves_a_preset_that_plans_the_same_runs(bench):
+    """Grid plus an explicit run, and a second experiment kept as it is."""
+    original = bench.preset(tiny_preset(bench.cities, extra=SHAPE).replace(
+        'figures = [{ kind = "curves"', 'runs = [{ "model.depth" = 1 }]\nfigures = [{ kind = "curves"', 1))
+    preset = load_preset(original)
+    state = SetupState.from_preset(preset, "lr")
+    assert state.runs() == preset.experiments[0].runs
+    assert [e.name for e in state.others] == ["shape"]
+
+    text = state.to_toml()
+    assert text.startswith("# saved by benchtui")
+    saved = state.save(bench.root / "saved" / "again.toml")
+    assert saved.read_text() == text
+
+    def planned(path: Path):
+        return [(r.run_id, r.config) for r in plan(load_preset(path), ReplayOptions(
+            runs_dir=bench.runs, data_root=bench.data_root)).runs]
+
+    assert planned(saved) == planned(original)
+    assert [r[0] for r in planned(saved)] == ["lr/lr=0.01", "lr/lr=0.001", "lr/depth=1",
+                                               "shape/depth=1,width=4", "shape/depth=2,width=8"]
+    again = SetupState.from_preset(load_preset(saved), "lr")
+    assert (again.settings, again.runs(), again.figures) == (state.settings, state.runs(), state.figures)
+
+
+def test_save_preset_from_the_ui_after_running(bench, monkeypatch):
+    """ctrl+s after r: the saved preset still has every experiment."""
+    monkeypatch.chdir(bench.root)
+    path = bench.preset(tiny_preset(bench.cities, extra=SHAPE))
+
+    async def scenario():
+        app = bench.app()
+        app.setup_state = SetupState.from_preset(load_preset(path), "lr")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await press(pilot, "r", until=on(app, MonitorScreen))
+            await app.workers.wait_for_complete()
+            await wait_until(lambda: app.sweep_result is not None, what="the sweep's end")
+            assert app.sweep_result.counts == {"ok": 2}
+            await press(pilot, "1", until=on(app, SetupScreen))
+
+            await press(pilot, "ctrl+s", until=on(app, SavePreset))
+            field = app.screen.query_one("#save-path", Input)
+            assert field.value == str(bench.presets / "tiny.toml")  # beside the presets the load dialog lists
+            await press(pilot, "ctrl+a", "ctrl+k", *"mine/saved.toml", until=lambda: field.value == "mine/saved.toml")
+            await press(pilot, "enter", until=lambda: (bench.root / "mine" / "saved.toml").is_file())
+            assert isinstance(app.screen, SetupScreen)
+
+    asyncio.run(scenario())
+    saved = load_preset(bench.root / "mine" / "saved.toml")
+    assert saved.name == "tiny"
+    assert [e.name for e in saved.experiments] == ["lr", "shape"]
+    assert [e.runs for e in saved.experiments] == [e.runs for e in load_preset(path).experiments]
+    assert sorted(p.name for p in (bench.runs / "tiny").iterdir() if p.is_dir()) == ["lr"]
+
+
+def test_help_lists_the_bindings_of_every_screen(bench):
+    async def scenario():
+        app = bench.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await press(pilot, "question_mark", until=on(app, HelpScreen))
+            for words in ("run sweep", "load preset", "stop sweep", "compare marked", "next gallery"):
+                assert words in app.screen.text
+            for heading in ("## setup", "## monitor", "## runs", "## gallery"):
+                assert heading in app.screen.text
+            shown = screen_text(app)
+            assert "benchtui keys" in shown and "run sweep" in shown
+            await press(pilot, "escape", until=on(app, SetupScreen))
+
+    asyncio.run(scenario())
+
+
+def test_gallery_caption_keeps_its_text_when_an_image_file_is_missing(bench):
+    from PIL import Image
+
+    images = bench.root / "faces"
+    images.mkdir()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(images / "there.png")
+    gallery = {
+        "better": {"run": "finetune-lr", "mode": "finetune", "test_accuracy": 0.9},
+        "worse": {"run": "scratch-lr", "mode": "scratch", "test_accuracy": 0.6},
+        "probabilities_are_of": "smiling", "weights": "w", "data": "d", "root": str(images),
+        "images": [{"index": 0, "file": "gone.png", "label": 1, "better_prob": 0.91, "worse_prob": 0.12},
+                   {"index": 1, "file": "there.png", "label": 0, "better_prob": 0.2, "worse_prob": 0.7}],
+    }
+    (bench.runs / "cnn" / "baselines").mkdir(parents=True)
+    (bench.runs / "cnn" / "baselines" / "gallery.json").write_text(json.dumps(gallery))
+
+    async def scenario():
+        app = bench.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await press(pilot, "4", until=on(app, GalleryScreen))
+            screen = app.screen
+            assert "2 test images right by finetune" in static_text(screen.query_one("#gallery-title", Static))
+            caption = static_text(screen.query_one("#gallery-caption", Static))
+            assert "gone.png" in caption and "P(smiling): finetune 0.910, scratch 0.120" in caption
+            assert "not found" in caption
+            screen.query_one("#gallery-list", OptionList).highlighted = 1
+            await wait_until(lambda: "there.png" in static_text(screen.query_one("#gallery-caption", Static)))
+            caption = static_text(screen.query_one("#gallery-caption", Static))
+            assert "there.png" in caption and "not found" not in caption
+            assert screen.query_one("#gallery-image").image is not None
+
+    asyncio.run(scenario())

@@ -1,0 +1,162 @@
+"""SVG snapshots of every screen at 80x24 (pytest-textual-snapshot).
+
+Update after an intended change of the UI with
+``pytest tests/test_tui_snapshots.py --snapshot-update`` and look at the
+new SVGs under ``tests/__snapshots__/`` before committing them.
+
+Kept deterministic: the tests chdir into a temporary folder and use the
+relative paths ``runs``/``presets`` (the screens show them), the embedded
+default cities are built offline into a per-session data root, runs train
+on the CPU with fixed seeds, and what depends on the clock or the machine
+is pinned: the device line, run wall times (0.0 s), the progress bars'
+ETA (hidden), toast notifications (cleared) and the order in which plotext
+draws overlapping points (it otherwise follows PYTHONHASHSEED)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from benchtui.app import make_app
+from benchtui.setup_state import SetupState
+from engine.preset import load_preset
+from engine.study import ReplayOptions, plan, replay
+
+SIZE = (80, 24)
+
+
+def write_tiny_cities(folder: Path, n: int = 90) -> Path:
+    """Three clusters of points, labels 0, 1, 2; n training rows."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, rows in (("train", n), ("validation", n // 3), ("test", n // 3)):
+        labels = np.arange(rows) % 3
+        coords = np.stack([labels * 10.0, labels * 5.0], 1) + rng.normal(0, 1, (rows, 2))
+        lines = ["long,lat,country"] + [f"{x:.4f},{y:.4f},{c}" for (x, y), c in zip(coords, labels)]
+        (folder / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+TINY = """
+name = "tiny"
+[defaults]
+"optim.epochs" = 3
+"model.depth" = 2
+"model.width" = 8
+"system.device" = "cpu"
+[[experiment]]
+name = "lr"
+title = "Learning rate"
+grid = { "optim.lr" = [0.01, 0.001] }
+figures = [{ kind = "curves", metrics = ["val_loss"] }]
+"""
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> Path:
+    from engine.data.cities import load_cities
+
+    root = tmp_path_factory.mktemp("snapshot-data-root")
+    load_cities(None, cache_dir=root / "cache" / "cities")
+    return root
+
+
+@pytest.fixture
+def lab(tmp_path: Path, monkeypatch, data_root: Path):
+    """cwd = a fresh folder with presets/tiny.toml and a tiny cities folder;
+    clock- and machine-dependent text pinned (see the module docstring)."""
+    import plotext._utility
+
+    import benchtui.app
+    import benchtui.screens.monitor
+    from benchtui.sink import TuiSink
+
+    monkeypatch.chdir(tmp_path)
+    Path("presets").mkdir()
+    Path("presets/tiny.toml").write_text(TINY)
+    write_tiny_cities(Path("cities"))
+
+    class FixedTimeSink(TuiSink):
+        def on_run_end(self, event) -> None:
+            super().on_run_end(dataclasses.replace(event, wall_time=0.0))
+
+    monkeypatch.setattr(benchtui.screens.monitor, "device_line", lambda: "device: cpu (pinned for snapshots)")
+    # plotext de-duplicates points through a set, so which colour wins where points overlap
+    # changes with PYTHONHASHSEED; use its own order-keeping alternative
+    monkeypatch.setattr(plotext._utility, "no_duplicates", lambda data: list(dict.fromkeys(data)))
+    monkeypatch.setattr(benchtui.app, "TuiSink", FixedTimeSink)
+    return data_root
+
+
+def tiny_plan(data_root: Path):
+    return plan(load_preset(Path("presets/tiny.toml")),
+                ReplayOptions(runs_dir=Path("runs"), data_root=data_root, data_paths={"cities": "cities"}))
+
+
+def new_app(data_root: Path, the_plan=None):
+    return make_app(runs_dir=Path("runs"), data_root=data_root, presets_dir=Path("presets"), plan=the_plan)
+
+
+async def settle(pilot) -> None:
+    """Wait for the sweep and the dataset preview, then drop what the clock decides."""
+    app = pilot.app
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    app.clear_notifications()
+    for eta in app.screen.query("ETAStatus"):
+        eta.visible = False
+    await pilot.pause()
+
+
+def test_setup_dataset_tab(snap_compare, lab):
+    assert snap_compare(new_app(lab), terminal_size=SIZE, run_before=settle)
+
+
+def test_setup_model_tab(snap_compare, lab):
+    assert snap_compare(new_app(lab), press=["m"], terminal_size=SIZE, run_before=settle)
+
+
+def test_setup_sweep_tab_with_a_loaded_preset(snap_compare, lab):
+    app = new_app(lab)
+    app.setup_state = SetupState.from_preset(load_preset(Path("presets/tiny.toml")), "lr")
+    assert snap_compare(app, press=["s"], terminal_size=SIZE, run_before=settle)
+
+
+def test_monitor_after_a_finished_sweep(snap_compare, lab):
+    assert snap_compare(new_app(lab, tiny_plan(lab)), terminal_size=SIZE, run_before=settle)
+
+
+def test_runs_screen(snap_compare, lab):
+    summary = replay(tiny_plan(lab))
+    assert summary.counts == {"ok": 2}
+    for path in Path("runs").glob("*/*/*/run.json"):  # the time column shows wall times
+        record = json.loads(path.read_text())
+        record["history"]["wall_time"] = 0.5
+        path.write_text(json.dumps(record))
+
+    async def open_runs(pilot):
+        await settle(pilot)
+        await pilot.press("3")
+
+    assert snap_compare(new_app(lab), terminal_size=SIZE, run_before=open_runs)
+
+
+def test_gallery_without_a_gallery(snap_compare, lab):
+    async def open_gallery(pilot):
+        await settle(pilot)
+        await pilot.press("4")
+
+    assert snap_compare(new_app(lab), terminal_size=SIZE, run_before=open_gallery)
+
+
+def test_help_modal(snap_compare, lab):
+    async def open_help(pilot):
+        await settle(pilot)
+        await pilot.press("question_mark")
+
+    assert snap_compare(new_app(lab), terminal_size=SIZE, run_before=open_help)
