@@ -77,7 +77,8 @@ class BenchApp(App):
         if self.sweep_running:
             self.notify("a sweep is already running (x on the monitor stops it)", severity="warning")
             return
-        state = dataclasses.replace(self.setup_state, others=[])  # the setup runs its one experiment
+        # the setup runs its one experiment (a report needs the whole preset: use benchtui replay)
+        state = dataclasses.replace(self.setup_state, others=[], report=False)
         try:
             path = state.save(self.runs_dir / state.name / "preset.toml")
             the_plan = plan(load_preset(path), ReplayOptions(runs_dir=self.runs_dir, data_root=self.data_root))

@@ -35,6 +35,8 @@ class SetupState:
     figures: list[dict] = field(default_factory=list)
     experiment: str = "sweep"
     others: list[Experiment] = field(default_factory=list)  # a loaded preset's other experiments, kept as they are
+    description: str = ""  # a loaded preset's, kept when saving
+    report: bool = False  # a loaded preset's report flag, kept when saving
 
     @property
     def config_type(self) -> type:
@@ -90,7 +92,12 @@ class SetupState:
             experiment["runs"] = list(self.extra_runs)
         experiment["figures"] = self.figures or DEFAULT_FIGURES[self.kind]
         experiments = [experiment] + [_experiment_table(e) for e in self.others]
-        doc = {"name": self.name, "title": self.title, "experiment": experiments}
+        doc: dict[str, Any] = {"name": self.name, "title": self.title}
+        if self.description:
+            doc["description"] = self.description
+        if self.report:
+            doc["report"] = True
+        doc["experiment"] = experiments
         return "# saved by benchtui\n" + tomli_w.dumps(_plain(doc))
 
     def save(self, path: Path) -> Path:
@@ -107,7 +114,8 @@ class SetupState:
         grid_keys, zip_keys = _split_sweep(chosen)
         state = cls(name=preset.name, title=chosen.title, kind=chosen.kind, settings=dict(chosen.settings),
                     figures=list(chosen.figures), experiment=chosen.name,
-                    others=[e for e in preset.experiments if e is not chosen])
+                    others=[e for e in preset.experiments if e is not chosen],
+                    description=preset.description, report=preset.report)
         state.grid, state.zipped, state.extra_runs = grid_keys, zip_keys, []
         if state.runs() != chosen.runs:  # not a plain grid/zip (e.g. grid + explicit runs): keep the exact runs
             state.grid, state.zipped, state.extra_runs = {}, {}, list(chosen.runs)

@@ -92,7 +92,9 @@ class GalleryScreen(Screen):
         root = Path(self.gallery.get("root") or ".")
         path = root / row["file"]
         positive = self.gallery.get("probabilities_are_of", "positive")
-        text = (f"{row['file']}\ntrue label index {row['label']}; P({positive}): "
+        names = self.gallery.get("class_names") or []
+        truth = names[row["label"]] if row["label"] < len(names) else f"class {row['label']}"
+        text = (f"{row['file']}\ntrue: {truth}; P({positive}): "
                 f"{self.gallery['better']['mode']} {row['better_prob']:.3f}, "
                 f"{self.gallery['worse']['mode']} {row['worse_prob']:.3f}")
         if not path.is_file():

@@ -13,24 +13,15 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from benchtui.widgets.charts import SeriesChart
+from engine.config import flatten
 from engine.runs import scan_runs
 
 COLUMNS = ("✓", "status", "experiment", "run", "val acc", "test acc", "time s")
 
 
-def flat_config(config: dict, prefix: str = "") -> dict[str, object]:
-    out = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(flat_config(value, prefix + key + "."))
-        else:
-            out[prefix + key] = value
-    return out
-
-
 def differing(records: list[dict]) -> dict[str, list]:
     """Config keys whose values are not the same in every record."""
-    flats = [flat_config(r.get("config", {})) for r in records]
+    flats = [flatten(r.get("config", {})) for r in records]
     keys = sorted(set().union(*flats))
     return {k: [f.get(k) for f in flats] for k in keys if len({json.dumps(f.get(k)) for f in flats}) > 1}
 
@@ -90,7 +81,7 @@ class CurvesModal(ModalScreen[None]):
                 table.add_row(key, str(r.get(key, final.get(key, ""))))
             for key, value in final.items():
                 table.add_row(f"final.{key}", str(value))
-            for key, value in flat_config(r.get("swept", {})).items():
+            for key, value in flatten(r.get("swept", {})).items():
                 table.add_row(f"swept {key}", str(value))
 
     def action_dismiss_modal(self) -> None:
