@@ -102,8 +102,9 @@ def curves(records: list[dict], out: Path, spec: dict, title: str, ctx: Any) -> 
         colors = plt.get_cmap("tab10")
         for i, r in enumerate(members):
             h = r["history"]
-            for metric in metrics:
+            for m_index, metric in enumerate(metrics):
                 style = LINESTYLES.get(metric.split("_")[0], "-")
+                color = colors(i if len(members) > 1 else m_index)  # one run per panel: a colour per metric
                 label = run_label(r) + status_note(r)
                 if len(metrics) > 1:
                     label += f" {METRIC_LABELS.get(metric, metric)}"
@@ -111,10 +112,10 @@ def curves(records: list[dict], out: Path, spec: dict, title: str, ctx: Any) -> 
                     values = np.asarray(h.get("step_loss", []), dtype=float)
                     steps = np.arange(1, len(values) + 1)
                     window = max(1, len(values) // 100)
-                    ax.plot(steps, values, color=colors(i), alpha=0.15, linewidth=0.5)
-                    ax.plot(steps[window - 1 :], smooth(values, window), color=colors(i), label=label)
+                    ax.plot(steps, values, color=color, alpha=0.15, linewidth=0.5)
+                    ax.plot(steps[window - 1 :], smooth(values, window), color=color, label=label)
                 else:
-                    ax.plot(h["epoch"], h[metric], style, color=colors(i), label=label)
+                    ax.plot(h["epoch"], h[metric], style, color=color, label=label)
         if per_step:
             ax.set_xscale("log")
             ax.set_xlabel("step (batch), log scale; faint: raw, bold: moving average")
