@@ -31,11 +31,12 @@ class BenchApp(App):
     CSS_PATH = "benchtui.tcss"
     SCREENS = SCREEN_CLASSES
     BINDINGS = [
-        Binding("1,f2", "show('setup')", "setup"),
-        Binding("2,f3", "show('monitor')", "monitor"),
-        Binding("3,f4", "show('runs')", "runs"),
-        Binding("4,f5", "show('gallery')", "gallery"),
-        Binding("question_mark,f1", "help", "help"),
+        # one footer entry for the four screens keeps "? help" and "q quit" visible at 80 columns
+        Binding("1,f2", "show('setup')", "screens", key_display="1-4"),
+        Binding("2,f3", "show('monitor')", "monitor", show=False),
+        Binding("3,f4", "show('runs')", "runs", show=False),
+        Binding("4,f5", "show('gallery')", "gallery", show=False),
+        Binding("question_mark,f1", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
     ]
 
@@ -76,6 +77,10 @@ class BenchApp(App):
 
         if self.sweep_running:
             self.notify("a sweep is already running (x on the monitor stops it)", severity="warning")
+            return
+        invalid = [inp.id[2:].replace("--", ".") for inp in self.screen.query(".-invalid") if inp.id]
+        if invalid:  # never run the last good value in place of what is typed
+            self.notify(f"fix the value of {', '.join(invalid)} first", severity="error", timeout=8)
             return
         # the setup runs its one experiment (a report needs the whole preset: use benchtui replay)
         state = dataclasses.replace(self.setup_state, others=[], report=False)

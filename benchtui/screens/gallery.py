@@ -24,7 +24,7 @@ def find_galleries(runs_dir: Path) -> list[Path]:
 class GalleryScreen(Screen):
     BINDINGS = [
         Binding("n", "next_gallery", "next gallery"),
-        Binding("ctrl+r", "reload", "reload"),
+        Binding("ctrl+r", "reload", "reload", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -35,7 +35,7 @@ class GalleryScreen(Screen):
             with Vertical(id="gallery-view"):
                 yield Thumbnail(id="gallery-image")
                 yield Static("", id="gallery-caption")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.index = 0

@@ -45,7 +45,7 @@ class RunRow(Horizontal):
 class MonitorScreen(Screen):
     BINDINGS = [
         Binding("x", "stop", "stop sweep"),
-        Binding("c", "clear", "clear charts"),
+        Binding("c", "clear", "clear charts", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -58,7 +58,7 @@ class MonitorScreen(Screen):
                 yield SeriesChart("training loss per step", "step", "loss", log_y=True, id="step-chart")
                 yield SeriesChart("validation accuracy per epoch", "epoch", "val accuracy", id="epoch-chart")
             yield RichLog(id="log", max_lines=2000, wrap=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.rows: dict[str, RunRow] = {}

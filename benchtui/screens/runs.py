@@ -93,9 +93,9 @@ class RunsScreen(Screen):
         Binding("enter", "open", "open run"),
         Binding("space", "mark", "mark"),
         Binding("c", "compare", "compare marked"),
-        Binding("o", "sort", "sort by next column"),
-        Binding("slash", "filter", "filter"),
-        Binding("ctrl+r", "reload", "reload"),
+        Binding("o", "sort", "sort"),
+        Binding("slash", "filter", "filter", show=False),
+        Binding("ctrl+r", "reload", "reload", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -103,7 +103,7 @@ class RunsScreen(Screen):
         yield Input(placeholder="/ filter: words that must appear in status, experiment or run", id="runs-filter")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="runs-hint")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.records: list[dict] = []

@@ -121,7 +121,7 @@ class SetupScreen(Screen):
                         yield Button("Run (r)", id="run", variant="primary")
                         yield Button("Save preset (ctrl+s)", id="save")
                         yield Button("Load preset (l)", id="load")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.fill_sweep()
