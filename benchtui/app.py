@@ -49,6 +49,7 @@ class BenchApp(App):
         self.pending_plan = plan
         self.sweep_running = False
         self.sweep_result: messages.SweepFinished | None = None
+        self.sweep_status = "no sweep yet: set one up on the Setup screen (1) and press r"
 
     def on_mount(self) -> None:
         self.push_screen("setup")
@@ -86,26 +87,41 @@ class BenchApp(App):
         state = dataclasses.replace(self.setup_state, others=[], report=False)
         try:
             path = state.save(self.runs_dir / state.name / "preset.toml")
-            the_plan = plan(load_preset(path), ReplayOptions(runs_dir=self.runs_dir, data_root=self.data_root))
+            preset = load_preset(path)
         except (BenchError, OSError) as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
-        self.start_plan(the_plan)
+        # planning loads (and may first build) the data: do it in the worker, not on the UI thread
+        self.start_plan(lambda: plan(preset, ReplayOptions(runs_dir=self.runs_dir, data_root=self.data_root)),
+                        preset.name)
 
-    def start_plan(self, the_plan) -> None:
+    def start_plan(self, make_plan, name: str | None = None) -> None:
+        """Run a plan, or a function that makes one (called in the worker)."""
         self.stop_event.clear()
         self.sweep_running = True
         self.action_show("monitor")
-        monitor: MonitorScreen = self.get_screen("monitor")
-        self.call_after_refresh(monitor.set_status, f"running {the_plan.preset.name}: {len(the_plan.runs)} runs "
-                                                    f"(x stops; finished runs are kept)")
-        self.run_sweep(the_plan)
+        if callable(make_plan):
+            status = f"preparing {name}: loading data…"
+        else:
+            status = f"running {make_plan.preset.name}: {len(make_plan.runs)} runs (x stops; finished runs are kept)"
+        self.sweep_status = status
+        self.run_sweep(make_plan)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sweep")
-    def run_sweep(self, the_plan) -> None:
+    def run_sweep(self, make_plan) -> None:
         from engine.study import replay
 
         sink = TuiSink(self)
+        if callable(make_plan):
+            try:
+                the_plan = make_plan()
+            except BenchError as exc:
+                self.post_message(messages.SweepFinished({}, [str(exc)], False))
+                return
+            self.sweep_status = (f"running {the_plan.preset.name}: {len(the_plan.runs)} runs "
+                                 f"(x stops; finished runs are kept)")  # a plain str: the monitor polls it
+        else:
+            the_plan = make_plan
         summary = replay(the_plan, callbacks_for=lambda run: [sink], stop=self.stop_event, log=sink.log)
         self.post_message(messages.SweepFinished(summary.counts, summary.problems, self.stop_event.is_set()))
 
@@ -148,7 +164,8 @@ class BenchApp(App):
         counts = ", ".join(f"{n} {s}" for s, n in sorted(message.counts.items())) or "no runs"
         verdict = "stopped" if message.stopped else "finished"
         monitor: MonitorScreen = self.get_screen("monitor")
-        monitor.set_status(f"sweep {verdict}: {counts}. Runs screen (3) shows them.")
+        self.sweep_status = f"sweep {verdict}: {counts}. Runs screen (3) shows them."
+        monitor.set_status(self.sweep_status)
         for line in message.problems:
             monitor.log_line(f"[red]{line}[/]")
         self.notify(f"sweep {verdict}: {counts}", severity="warning" if message.problems else "information")

@@ -67,6 +67,7 @@ class MonitorScreen(Screen):
         self.set_interval(2.0, self.update_device)
 
     def replot(self) -> None:
+        self.set_status(self.app.sweep_status)
         for chart in self.query(SeriesChart):
             chart.replot()
 
@@ -75,7 +76,9 @@ class MonitorScreen(Screen):
 
     # ------------------------------------------------------------ events in
     def set_status(self, text: str) -> None:
-        self.query_one("#sweep-status", Static).update(text)
+        if text != getattr(self, "_status", None):
+            self._status = text
+            self.query_one("#sweep-status", Static).update(text)
 
     def log_line(self, text: str) -> None:
         self.query_one("#log", RichLog).write(text)
