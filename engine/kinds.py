@@ -128,7 +128,7 @@ def _images_describe(data) -> dict:
 def _images_save(result, run_dir: Path, record: dict, data) -> list[str]:
     from engine.figures_images import run_steps
 
-    record.update(getattr(result, "extra", {}))
+    record.update(result.extra)
     return [run_steps(record, run_dir / "steps.png")]
 
 

@@ -18,6 +18,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Literal
 
 import numpy as np
@@ -88,10 +89,8 @@ def check_config(cfg: ImageTrainConfig) -> None:
 def get_weights(cfg: ImageTrainConfig, data: ImageSplits, device: torch.device, log=lambda line: None):
     key = (cfg.model.weights, cfg.data.image_size, cfg.model.pretext_images, cfg.model.pretext_epochs)
     if key not in WEIGHTS_CACHE:
-        cache = (data.cache_root or "data/cache")
-        from pathlib import Path
-
-        WEIGHTS_CACHE[key] = resolve_weights(cfg.model, cfg.data.image_size, Path(cache) / "weights", device, log)
+        cache = Path(data.cache_root or "data/cache") / "weights"
+        WEIGHTS_CACHE[key] = resolve_weights(cfg.model, cfg.data.image_size, cache, device, log)
     return WEIGHTS_CACHE[key]
 
 
@@ -214,9 +213,7 @@ def _fit(cfg: ImageTrainConfig, data: ImageSplits, callbacks, stop, run_id, devi
         status, message = "failed", f"{type(exc).__name__}: {exc}"
     history["wall_time"] = time.perf_counter() - started
     emit(callbacks, "on_run_end", RunEnd(run_id, status, message, history["wall_time"]))
-    result = FitResult(status, message, history, None, device)
-    result.extra = extra  # type: ignore[attr-defined]
-    return result
+    return FitResult(status, message, history, None, device, extra)
 
 
 def record_epoch(history, extra, data, epoch, step_losses, seconds, metrics, callbacks, run_id) -> bool:

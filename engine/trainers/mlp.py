@@ -66,8 +66,9 @@ class FitResult:
     status: str
     message: str
     history: dict
-    model: nn.Module
+    model: nn.Module | None  # None where no module is kept (image runs keep predictions)
     device: torch.device
+    extra: dict = field(default_factory=dict)  # more fields for run.json (weights, predictions)
 
 
 # -------------------------------------------------------------------- helpers
