@@ -28,21 +28,12 @@ from benchtui.screens.setup import LoadPreset, SavePreset, SetupScreen
 from benchtui.setup_state import SetupState
 from engine.preset import load_preset
 from engine.study import ReplayOptions, plan
+from tests.test_cli import write_cities
 
 
 # ----------------------------------------------------------------- helpers
-def write_tiny_cities(folder: Path, n: int = 90) -> Path:
-    """Three clusters of points, labels 0, 1, 2; n training rows."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, rows in (("train", n), ("validation", n // 3), ("test", n // 3)):
-        labels = np.arange(rows) % 3
-        coords = np.stack([labels * 10.0, labels * 5.0], 1) + rng.normal(0, 1, (rows, 2))
-        lines = ["long,lat,country"] + [f"{x:.4f},{y:.4f},{c}" for (x, y), c in zip(coords, labels)]
-        (folder / f"{split}.csv").write_text("\n".join(lines) + "\n")
-    return folder
+# the same tiny three-cluster folder as the CLI tests
+write_tiny_cities = write_cities
 
 
 def tiny_preset(data: Path | None = None, epochs: int = 2, lrs: str = "[0.01, 0.001]", batch: int = 256,

@@ -24,22 +24,13 @@ from benchtui.app import make_app
 from benchtui.setup_state import SetupState
 from engine.preset import load_preset
 from engine.study import ReplayOptions, plan, replay
+from tests.test_cli import write_cities
 
 SIZE = (80, 24)
 
 
-def write_tiny_cities(folder: Path, n: int = 90) -> Path:
-    """Three clusters of points, labels 0, 1, 2; n training rows."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, rows in (("train", n), ("validation", n // 3), ("test", n // 3)):
-        labels = np.arange(rows) % 3
-        coords = np.stack([labels * 10.0, labels * 5.0], 1) + rng.normal(0, 1, (rows, 2))
-        lines = ["long,lat,country"] + [f"{x:.4f},{y:.4f},{c}" for (x, y), c in zip(coords, labels)]
-        (folder / f"{split}.csv").write_text("\n".join(lines) + "\n")
-    return folder
+# the same tiny three-cluster folder as the CLI tests
+write_tiny_cities = write_cities
 
 
 TINY = """
