@@ -30,6 +30,7 @@ class Kind:
     save_artifacts: Callable[[Any, Path, dict, Any], list[str]]
     figures: dict
     figure_context: Callable[[Callable[[dict], Any]], Any]
+    check_config: Callable[[Any], None]  # raises BenchError for a config that cannot train
 
     def check_figure(self, spec: dict, cfg_type: type) -> None:
         figs.check_figure(spec, cfg_type, self.figures)
@@ -102,6 +103,7 @@ MLP_KIND = Kind(
     save_artifacts=_mlp_save,
     figures=figs.FIGURES,
     figure_context=MLPFigureContext,
+    check_config=mlp_trainer.check_config,
 )
 
 # ---------------------------------------------------------------- images kind
@@ -140,7 +142,7 @@ def _images_fit(cfg, data, callbacks=(), stop=None, run_id="run"):
 
 def _images_kind() -> Kind:
     from engine.figures_images import IMAGE_FIGURES, ImageFigureContext
-    from engine.trainers.images import ImageTrainConfig
+    from engine.trainers.images import ImageTrainConfig, check_config
 
     return Kind(
         name="images",
@@ -152,6 +154,7 @@ def _images_kind() -> Kind:
         save_artifacts=_images_save,
         figures=IMAGE_FIGURES,
         figure_context=ImageFigureContext,
+        check_config=check_config,
     )
 
 

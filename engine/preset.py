@@ -31,6 +31,7 @@ from typing import Any
 from engine.config import apply_overrides, resolve_key
 from engine.errors import BenchError
 
+NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"  # a folder name; no leading dot (no '..')
 PRESET_KEYS = {"name", "title", "description", "defaults", "experiment", "report"}
 EXPERIMENT_KEYS = {"name", "kind", "title", "description", "set", "grid", "zip", "runs", "figures"}
 
@@ -95,7 +96,7 @@ def load_preset(path: str | Path) -> Preset:
         if key not in PRESET_KEYS:
             raise loc.error(f"unknown top-level key '{key}' (allowed: {', '.join(sorted(PRESET_KEYS))})", key)
     name = doc.get("name", path.stem)
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
         raise loc.error(f"'name' must be a plain folder name (got {name!r})", "name")
     defaults = doc.get("defaults", {})
     if not isinstance(defaults, dict):
@@ -137,7 +138,7 @@ def _known(cfg_type: type, key: str) -> bool:
 
 def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict) -> Experiment:
     name = raw.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
         raise loc.error(f"every [[experiment]] needs a plain 'name' (got {name!r})", "[[experiment]]")
     for key in raw:
         if key not in EXPERIMENT_KEYS:
@@ -161,7 +162,8 @@ def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict) -> 
                 raise loc.error(f"experiment '{name}', {what}: {exc}", key) from None
         return out
 
-    settings = {**full_keys(defaults, "defaults"), **full_keys(raw.get("set", {}), "set")}
+    own_set = full_keys(raw.get("set", {}), "set")
+    settings = {**full_keys(defaults, "defaults"), **own_set}
     grid = full_keys(raw.get("grid", {}), "grid")
     zipped = full_keys(raw.get("zip", {}), "zip")
     for what, table in (("grid", grid), ("zip", zipped)):
@@ -172,6 +174,8 @@ def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict) -> 
     if len(lengths) > 1:
         raise loc.error(f"experiment '{name}', zip: all lists must have the same length", "zip")
 
+    for key in set(grid) & set(zipped) | (set(grid) | set(zipped)) & set(own_set):  # defaults may be swept
+        raise loc.error(f"experiment '{name}': '{key}' is set in more than one of set/grid/zip", key.split(".")[-1])
     zip_rows = [dict(zip(zipped, row)) for row in zip(*zipped.values())] if zipped else [{}]
     grid_rows = [dict(zip(grid, row)) for row in itertools.product(*grid.values())] if grid else [{}]
     runs = [{**g, **z} for g in grid_rows for z in zip_rows] if (grid or zipped) else []
@@ -181,6 +185,10 @@ def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict) -> 
     runs += [full_keys(r, "runs") for r in explicit]
     if not runs:
         runs = [{}]
+    names = [run_name(r) for r in runs]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        raise loc.error(f"experiment '{name}': two runs would share the folder '{dup}' (repeated or too-close values)",
+                        "experiment")
 
     # type-check every value now, so a bad one fails before any training
     for run in runs:

@@ -115,6 +115,10 @@ def plan(preset: Preset, options: ReplayOptions) -> Plan:
             except BenchError as exc:
                 raise BenchError(f"--set: {exc}") from None
             name = run_name(swept)
+            try:  # every run's config is checked before any training starts
+                KINDS[exp.kind].check_config(cfg)
+            except BenchError as exc:
+                raise BenchError(f"{exp.name}/{name}: {exc}") from None
             runs.append(PlannedRun(exp, name, swept, cfg, options.runs_dir / preset.name / exp.name / name))
     result = Plan(preset, options, runs, {})
     for run in runs:  # load (and validate) every dataset before any training
@@ -157,7 +161,9 @@ def replay(
         if records:
             _experiment_outputs(the_plan, exp, kind, records, summary, log)
     summary.wall_time = time.perf_counter() - started
-    if preset.report and not (stop is not None and stop.is_set()):
+    if preset.report and the_plan.options.only:
+        log("report: not rebuilt, because --only ran part of the preset")
+    elif preset.report and not (stop is not None and stop.is_set()):
         try:
             from engine.report import write_report
 
@@ -188,8 +194,9 @@ def _train_one(the_plan: Plan, run: PlannedRun, callbacks: list[Callback], stop)
     })
     try:
         result = kind.fit(run.config, data, callbacks=[writer, *callbacks], stop=stop, run_id=run.run_id)
-    except BenchError as exc:  # refused before training (e.g. BatchNorm with batch size 1)
-        writer.record.update(status="failed", message=str(exc))
+    except Exception as exc:  # noqa: BLE001 - one broken run must not end the replay
+        message = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
+        writer.record.update(status="failed", message=message)
         return writer.finish({}, [])
     record = writer.record
     record["history"] = result.history

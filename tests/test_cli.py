@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -130,15 +131,39 @@ def test_bad_data_fails_before_training(setup):
     assert not runs.exists()
 
 
-def test_refused_run_is_failed_and_exit_code_nonzero(setup):
+def test_a_config_that_cannot_train_is_refused_before_any_training(setup):
     preset, data, runs = setup
+    # a finished replay first: a refused replay must not touch its records
+    assert invoke(str(preset), "--no-ui", "--runs-dir", str(runs), "--data", f"cities={data}",
+                  "--only", "lr").exit_code == 0
+    before = (runs / "tiny/lr/lr=0.01/run.json").read_text()
     result = CliRunner().invoke(cli, ["replay", str(preset), "--no-ui", "--runs-dir", str(runs),
                                       "--data", f"cities={data}", "--only", "lr",
                                       "--set", "batchnorm=true", "--set", "batch_size=1"])
+    assert result.exit_code == 2
+    assert "error: lr/lr=0.01: BatchNorm cannot train with batch_size 1" in result.output
+    assert (runs / "tiny/lr/lr=0.01/run.json").read_text() == before
+
+
+def test_a_run_that_crashes_is_failed_and_the_replay_goes_on(setup, monkeypatch):
+    preset, data, runs = setup
+    from engine.trainers import mlp
+
+    real_fit = mlp.fit
+
+    def flaky_fit(cfg, data, callbacks=(), stop=None, run_id="run"):
+        if cfg.optim.lr == 0.01:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return real_fit(cfg, data, callbacks=callbacks, stop=stop, run_id=run_id)
+
+    from engine import kinds
+    monkeypatch.setitem(kinds.KINDS, "mlp", dataclasses.replace(kinds.KINDS["mlp"], fit=flaky_fit))
+    result = CliRunner().invoke(cli, ["replay", str(preset), "--no-ui", "--runs-dir", str(runs),
+                                      "--data", f"cities={data}", "--only", "lr"])
     assert result.exit_code == 1
-    assert "BatchNorm cannot train with batch_size 1" in result.output
-    record = json.loads((runs / "tiny/lr/lr=0.01/run.json").read_text())
-    assert record["status"] == "failed" and "BatchNorm" in record["message"]
+    assert "lr/lr=0.01: failed: RuntimeError: CUDA out of memory (simulated)" in result.output
+    assert json.loads((runs / "tiny/lr/lr=0.01/run.json").read_text())["status"] == "failed"
+    assert json.loads((runs / "tiny/lr/lr=0.001/run.json").read_text())["status"] == "ok"
 
 
 def test_help_lists_the_config_keys():

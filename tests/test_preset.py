@@ -62,6 +62,11 @@ zip = { depth = [1, 2], width = [4, 8] }
         ('[[experiment]]\nname = "a"\nfigures = [{ kind = "curves", metrics = ["vall_loss"] }]\n',
          "unknown metric 'vall_loss'"),
         ('[[experiment]]\nname = "a"\n[[experiment]]\nname = "a"\n', "experiment name 'a' is used twice"),
+        ('name = ".."\n[[experiment]]\nname = "a"\n', ":1: 'name' must be a plain folder name"),
+        ('[[experiment]]\nname = "a"\ngrid = { lr = [0.1] }\nzip = { "optim.lr" = [0.3] }\n',
+         "'optim.lr' is set in more than one of set/grid/zip"),
+        ('[[experiment]]\nname = "a"\ngrid = { lr = [0.001, 0.0010000001] }\n',
+         "two runs would share the folder 'lr=0.001'"),
     ],
 )
 def test_malformed_presets_fail_with_file_line_and_key(tmp_path: Path, text, message):

@@ -76,12 +76,20 @@ WEIGHTS_CACHE: dict[tuple, ResolvedWeights] = {}
 
 # -------------------------------------------------------------------- helpers
 def check_config(cfg: ImageTrainConfig) -> None:
+    """Refuse configurations that cannot train, before any work starts."""
+    if cfg.optim.batch_size < 1:
+        raise BenchError(f"optim.batch_size must be at least 1 (got {cfg.optim.batch_size})")
     if cfg.optim.batch_size < 2 and cfg.model.mode in ("scratch", "finetune"):
         raise BenchError("ResNet18 has BatchNorm: optim.batch_size must be at least 2")
+    if cfg.model.pretext_images < 1 or cfg.model.pretext_epochs < 1:
+        raise BenchError("model.pretext_images and model.pretext_epochs must be at least 1 "
+                         "(an untrained backbone must not be called pretrained)")
+    if cfg.model.weights not in ("auto", "imagenet", "self") and not Path(cfg.model.weights).is_file():
+        raise BenchError(f"model.weights: no file {cfg.model.weights}")
     if cfg.optim.epochs < 1:
         raise BenchError(f"optim.epochs must be at least 1 (got {cfg.optim.epochs})")
-    if not cfg.optim.lr > 0:
-        raise BenchError(f"optim.lr must be positive (got {cfg.optim.lr})")
+    if not (cfg.optim.lr > 0 and math.isfinite(cfg.optim.lr)):
+        raise BenchError(f"optim.lr must be a positive finite number (got {cfg.optim.lr})")
     if cfg.data.image_size < 16:
         raise BenchError(f"data.image_size must be at least 16 (got {cfg.data.image_size})")
 
@@ -123,7 +131,7 @@ def logits_of(model: nn.Module, x: torch.Tensor, prep: Batches, chunk: int = 256
 
 def features_of(cfg: ImageTrainConfig, data: ImageSplits, weights: ResolvedWeights, device: torch.device,
                 prep: Batches) -> dict[str, torch.Tensor]:
-    key = (weights.key, data.source, tuple(data.sizes().items()), cfg.data.image_size, str(device))
+    key = (weights.key, data.source, tuple(data.sizes().items()), cfg.data.image_size, str(device), prep.cuda_amp)
     if key in FEATURE_CACHE:
         FEATURE_STATS["reused"] += 1
         return FEATURE_CACHE[key]
@@ -179,8 +187,14 @@ def _fit(cfg: ImageTrainConfig, data: ImageSplits, callbacks, stop, run_id, devi
     mode = cfg.model.mode
     prep = Batches(device, cfg.system.amp)
     notes: list[str] = []
-    weights = get_weights(cfg, data, device, notes.append) if mode in PRETRAINED else None
-    if weights is not None:
+    weights = None
+    if mode in PRETRAINED:
+        try:
+            weights = get_weights(cfg, data, device, notes.append)
+        except BenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. out of memory while self-pretraining
+            raise BenchError(f"could not prepare pretrained weights: {type(exc).__name__}: {exc}") from None
         notes.append(f"weights: {weights.label}")
 
     history: dict = {"epoch": [], "step_loss": [], "epoch_time": [], "iterations_per_epoch": 0}
