@@ -4,6 +4,7 @@ per run, and the figures it can draw."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -59,8 +60,6 @@ class MLPFigureContext:
 
     @lru_cache(maxsize=64)
     def _grid(self, run_dir: str, config_json: str):
-        import json
-
         cfg = from_dict(mlp_trainer.MLPTrainConfig, json.loads(config_json))
         data = self.data_for(cfg)
         state = torch.load(Path(run_dir) / "model.pt", map_location="cpu", weights_only=True)
@@ -75,14 +74,10 @@ class MLPFigureContext:
         return gx, gy, predicted, data
 
     def region_grid(self, record: dict):
-        import json
-
         gx, gy, predicted, _ = self._grid(record["_dir"], json.dumps(record["config"], sort_keys=True))
         return gx, gy, predicted
 
     def _data(self, record: dict):
-        import json
-
         return self._grid(record["_dir"], json.dumps(record["config"], sort_keys=True))[3]
 
     def test_points(self, record: dict):

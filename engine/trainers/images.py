@@ -119,14 +119,20 @@ class Batches:
 
 
 @torch.no_grad()
-def logits_of(model: nn.Module, x: torch.Tensor, prep: Batches, chunk: int = 256) -> torch.Tensor:
+def infer(model: nn.Module, x: torch.Tensor, prep: Batches, chunk: int = 256) -> torch.Tensor:
+    """Outputs for uint8 images in eval mode, chunk by chunk; the model's mode is restored."""
+    was_training = model.training
     model.eval()
     out = []
     for start in range(0, len(x), chunk):
         with prep.autocast():
-            out.append(model(prep(x[start : start + chunk])).float().flatten())
-    model.train()
+            out.append(model(prep(x[start : start + chunk])).float())
+    model.train(was_training)
     return torch.cat(out)
+
+
+def logits_of(model: nn.Module, x: torch.Tensor, prep: Batches) -> torch.Tensor:
+    return infer(model, x, prep).flatten()
 
 
 def features_of(cfg: ImageTrainConfig, data: ImageSplits, weights: ResolvedWeights, device: torch.device,
@@ -142,18 +148,8 @@ def features_of(cfg: ImageTrainConfig, data: ImageSplits, weights: ResolvedWeigh
     backbone = backbone.to(device)
     if prep.cuda_amp:
         backbone = backbone.to(memory_format=torch.channels_last)
-    FEATURE_CACHE[key] = {split: logits_of_features(backbone, data.x[split], prep) for split in SPLITS}
+    FEATURE_CACHE[key] = {split: infer(backbone, data.x[split], prep) for split in SPLITS}
     return FEATURE_CACHE[key]
-
-
-@torch.no_grad()
-def logits_of_features(backbone: nn.Module, x: torch.Tensor, prep: Batches, chunk: int = 256) -> torch.Tensor:
-    backbone.eval()
-    out = []
-    for start in range(0, len(x), chunk):
-        with prep.autocast():
-            out.append(backbone(prep(x[start : start + chunk])).float())
-    return torch.cat(out)
 
 
 def split_metrics(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float, np.ndarray]:
