@@ -187,3 +187,17 @@ def test_tiny_image_preset_end_to_end(folder: Path, tmp_path: Path):
     gallery = json.loads((out / "gallery.json").read_text())
     assert gallery["better"]["mode"] == "finetune" and gallery["worse"]["mode"] == "scratch"
     assert (out / "accuracy_vs_lr.png").stat().st_size > 1000
+
+
+def test_probe_numbers_do_not_depend_on_what_was_cached(folder: Path, tmp_path: Path):
+    """A replay resumed after a kill finds weights and features cached; its runs must
+    give the same numbers as when they were computed in the run itself."""
+    data = load_image_folder(folder, 32, tmp_path / "cache")
+    data.cache_root = tmp_path
+    cfg = small_cfg(**{"model.mode": "linear_probe", "optim.lr": 0.01})
+    image_trainer.FEATURE_CACHE.clear()
+    image_trainer.WEIGHTS_CACHE.clear()
+    first = image_trainer.fit(cfg, data)  # pretrains the backbone and computes the features
+    again = image_trainer.fit(cfg, data)  # finds both cached
+    assert first.history["step_loss"] == again.history["step_loss"]
+    assert first.extra["predictions"]["test"]["prob"] == again.extra["predictions"]["test"]["prob"]

@@ -275,11 +275,15 @@ def _fit_torch(cfg, data, weights, device, prep, generator, history, extra, call
     if mode == "linear_probe":
         feats = features_of(cfg, data, weights, device, prep)
         inputs = {s: feats[s] for s in SPLITS}
+        # seed again: whether this run pretrained weights or computed features (both draw random
+        # numbers) depends on the cache, and must not change the head's initial weights
+        seed_everything(cfg.system.seed)
         model = nn.Linear(feats["train"].shape[1], 1).to(device)
         forward = lambda batch: model(batch).flatten()  # noqa: E731
         to_input = lambda x: x.to(device)  # noqa: E731
         use_autocast = False
     else:
+        seed_everything(cfg.system.seed)  # as above: independent of what the caches made this run do
         model = binary_resnet18()
         if mode == "finetune":
             load_backbone(model, weights)
