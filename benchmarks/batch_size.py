@@ -7,7 +7,7 @@ the embedded cities data at batch sizes 1, 16, 128 and 1024 for 1, 10, 50 and
   * baseline: a per-sample ``Dataset`` and ``DataLoader(shuffle=True)``, with
     train, validation and test evaluated through DataLoaders every epoch (at
     the training batch size), default torch thread settings;
-  * engine: ``engine.trainers.mlp.fit`` (tensors resident, one seeded
+  * engine: ``engine.trainers.mlp.fit`` (through the kind registry) (tensors resident, one seeded
     permutation per epoch, fused Adam, one thread).
 
 Both time the whole training, per-epoch evaluation included, and the script
@@ -39,9 +39,10 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from engine.config import apply_overrides  # noqa: E402
-from engine.data.cities import CitySplits, load_cities  # noqa: E402
+from engine.data.mlp import CitySplits, load_cities  # noqa: E402
 from engine.models.mlp import MLP, MLPConfig, Standardize  # noqa: E402
-from engine.trainers.mlp import MLPTrainConfig, fit  # noqa: E402
+from engine.kinds import get_kind  # noqa: E402
+from engine.trainers.mlp import MLPTrainConfig  # noqa: E402
 
 EPOCHS_PER_BATCH_SIZE = {1: 1, 16: 10, 128: 50, 1024: 50}
 QUICK_EPOCHS_PER_BATCH_SIZE = {1: 1, 16: 2, 128: 5, 1024: 5}
@@ -106,7 +107,7 @@ def train_engine(data: CitySplits, batch_size: int, epochs: int, seed: int) -> t
         "system.device": "cpu", "system.seed": seed,
     })
     started = time.perf_counter()
-    result = fit(cfg, data)
+    result = get_kind("mlp").train(cfg, data)
     seconds = time.perf_counter() - started
     if result.status != "ok":
         raise SystemExit(f"engine run at batch size {batch_size} ended {result.status}: {result.message}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import signal
 import sys
 import threading
@@ -16,13 +15,41 @@ from engine.errors import BenchError
 
 
 def _keys_help() -> str:
-    from engine.kinds import KINDS
+    from engine.kinds import load_kinds
 
     lines = ["\b", "Config keys for --set and presets (KEY: default - meaning):"]
-    for kind in KINDS.values():
-        lines.append(f"  kind '{kind.name}':")
+    for kind in load_kinds().values():
+        lines.append(f"  kind '{kind.name}'{' (the default)' if kind.default else ''}: {kind.title}")
         for key, default, text in describe_keys(kind.config_type):
             lines.append(f"    {key}: {default} - {text}")
+    return "\n".join(lines)
+
+
+def _preset_help() -> str:
+    """The preset format, with every kind's figure kinds and datasets."""
+    from engine.kinds import default_kind, load_kinds
+
+    lines = ["\b", "Preset format (TOML):",
+             '  name = "NAME"                output folder under --runs-dir',
+             '  title = "..."',
+             "  [defaults]                   config values for every experiment",
+             "  [[experiment]]               one or more",
+             '  name = "NAME"                output folder under the preset',
+             f'  kind = "KIND"                experiment kind (default: {default_kind().name})',
+             '  title = "..."',
+             "  set = { KEY = VALUE }        values for every run of the experiment",
+             "  grid = { KEY = [V, ...] }    cartesian product of runs",
+             "  zip = { KEY = [V, ...] }     lists paired element-wise",
+             '  figures = [{ kind = "FIGURE", OPTION = VALUE }, ...]',
+             "", "\b", "Kinds, their datasets (--data NAME=DIR) and figure kinds:"]
+    for kind in load_kinds().values():
+        lines.append(f"  {kind.name}: {kind.title}; metrics {', '.join(m.name for m in kind.metrics)} "
+                     f"(primary {kind.primary})")
+        for name, text in kind.datasets.items():
+            lines.append(f"    --data {name}=DIR: {text}")
+        for name, fig in kind.figures.items():
+            options = ", ".join(sorted(fig.options)) or "no options"
+            lines.append(f"    figure {name} ({options}){': ' + fig.help if fig.help else ''}")
     return "\n".join(lines)
 
 
@@ -67,14 +94,29 @@ def cli(ctx: click.Context, runs_dir: Path, data_root: Path) -> None:
         make_app(runs_dir=runs_dir, data_root=data_root).run()
 
 
-@cli.command(epilog=None)
+class ReplayCommand(click.Command):
+    """Its help ends with the preset format and every registered kind's
+    keys, read from the registry when the help is shown (never stale)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        for block in (_preset_help(), _keys_help()):
+            formatter.write_paragraph()
+            with formatter.indentation():
+                for line in block.splitlines():
+                    if line != "\b":
+                        formatter.write_text(line) if not line.startswith(" ") else formatter.write(
+                            " " * formatter.current_indent + line + "\n")
+        super().format_epilog(ctx, formatter)
+
+
+@cli.command(cls=ReplayCommand)
 @click.argument("preset", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--no-ui", is_flag=True, help="Console progress instead of the lab bench's live view "
               "(plain logs when not a terminal).")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
               show_default=True, help="Where runs are written: DIR/<preset>/<experiment>/<run>/.")
 @click.option("--data", "data", multiple=True, metavar="NAME=PATH",
-              help="Point a dataset at a folder, e.g. cities=DIR with train.csv, validation.csv, test.csv.")
+              help="Point a dataset at a folder (the datasets and their formats are listed below).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config value for every run (type-checked; see the keys below).")
 @click.option("--only", multiple=True, metavar="EXPERIMENT", help="Run only the named experiment(s).")
@@ -141,24 +183,6 @@ def replay(preset: Path, no_ui: bool, runs_dir: Path, data: tuple[str, ...], ove
         sys.exit(1)
 
 
-PRESET_HELP = """\b
-Preset format (TOML):
-  name = "mlp"                 output folder under --runs-dir
-  title = "..."
-  [defaults]                   config values for every experiment
-  [[experiment]]               one or more
-  name = "lr"                  output folder under the preset
-  kind = "mlp"                 trainer
-  title = "..."
-  set = { KEY = VALUE }        values for every run of the experiment
-  grid = { KEY = [V, ...] }    cartesian product of runs
-  zip = { KEY = [V, ...] }     lists paired element-wise
-  figures = [{ kind = "curves", metrics = ["val_loss"] }, ...]
-  figure kinds: curves (metrics, facet), accuracy_vs (x, where),
-  best_worst (metric), gradients (layers), regions"""
-
-# the keys come from the config dataclasses, so --help never goes stale
-replay.help = inspect.cleandoc(replay.help or "") + "\n\n" + PRESET_HELP + "\n\n" + _keys_help()
 
 
 def _run_console(the_plan, stop: threading.Event):

@@ -13,21 +13,15 @@ import tomli_w
 
 from engine.config import apply_overrides, parse_value, leaf_types, resolve_key
 from engine.errors import BenchError
-from engine.kinds import KINDS
+from engine.kinds import datasets, default_kind, get_kind
 from engine.preset import Experiment, Preset, load_preset
-
-DATASET_KIND = {"cities": "mlp", "faces": "images"}
-DEFAULT_FIGURES = {
-    "mlp": [{"kind": "curves", "metrics": ["val_loss"]}, {"kind": "curves", "metrics": ["val_accuracy"]}],
-    "images": [{"kind": "accuracy_vs_lr"}, {"kind": "lr_table"}, {"kind": "gallery"}],
-}
 
 
 @dataclass
 class SetupState:
     name: str = "bench"
     title: str = "benchtui session"
-    kind: str = "mlp"
+    kind: str = field(default_factory=lambda: default_kind().name)
     settings: dict[str, Any] = field(default_factory=dict)  # dotted key -> value
     grid: dict[str, list] = field(default_factory=dict)
     zipped: dict[str, list] = field(default_factory=dict)
@@ -40,13 +34,21 @@ class SetupState:
 
     @property
     def config_type(self) -> type:
-        return KINDS[self.kind].config_type
+        return get_kind(self.kind).config_type
+
+    @property
+    def dataset(self) -> str:
+        return self.settings.get("data.dataset") or self.config_type().data.dataset
 
     def set_dataset(self, dataset: str) -> None:
-        kind = DATASET_KIND[dataset]
+        kind = datasets()[dataset].name
         if kind != self.kind:
             self.kind, self.settings, self.grid, self.zipped, self.extra_runs = kind, {}, {}, {}, []
             self.figures = []
+        if self.config_type().data.dataset != dataset:  # a kind with several datasets
+            self.settings["data.dataset"] = dataset
+        else:
+            self.settings.pop("data.dataset", None)
 
     def set_value(self, key: str, text: str) -> None:
         """Set (or with empty text, clear) one config value; raises BenchError."""
@@ -90,7 +92,7 @@ class SetupState:
             experiment["zip"] = dict(self.zipped)
         if self.extra_runs:
             experiment["runs"] = list(self.extra_runs)
-        experiment["figures"] = self.figures or DEFAULT_FIGURES[self.kind]
+        experiment["figures"] = self.figures or [dict(f) for f in get_kind(self.kind).default_figures]
         experiments = [experiment] + [_experiment_table(e) for e in self.others]
         doc: dict[str, Any] = {"name": self.name, "title": self.title}
         if self.description:

@@ -23,6 +23,7 @@ class RunStart:
     device: str
     config_json: str
     note: str = ""  # e.g. which pretrained weights were used, shown by console sinks
+    kind: str = ""  # the experiment kind (engine.kinds), whose metrics sinks show
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
 """Presets: a TOML file that lists experiments, each a sweep of runs.
 
-    name = "mlp"                      # output folder under the runs dir
-    title = "Part A - MLPs on European cities"
+    name = "my_study"                 # output folder under the runs dir
+    title = "My study"
     [defaults]                        # config values for every experiment
     "optim.epochs" = 50
     [[experiment]]
     name = "lr"                       # output folder under the preset
-    kind = "mlp"                      # which trainer (see engine.kinds)
+    kind = "KIND"                     # the experiment kind (engine.kinds; default: the registry's default)
     title = "A.1.1 Learning rate"
     set = { "model.batchnorm" = false }        # values for every run
     grid = { "optim.lr" = [1.0, 0.01] }        # cartesian product
@@ -79,7 +79,9 @@ class _Locator:
 
 
 def load_preset(path: str | Path) -> Preset:
-    from engine.kinds import KINDS  # the registry imports the trainers
+    from engine.kinds import default_kind, load_kinds  # the registry imports the trainers
+
+    kinds = load_kinds()
 
     path = Path(path)
     try:
@@ -107,17 +109,17 @@ def load_preset(path: str | Path) -> Preset:
 
     experiments, seen = [], set()
     for key in defaults:  # a default applies to the experiments whose kind has that key
-        if not any(_known(kind.config_type, key) for kind in KINDS.values()):
+        if not any(_known(kind.config_type, key) for kind in kinds.values()):
             try:
-                resolve_key(KINDS["mlp"].config_type, key)
+                resolve_key(default_kind().config_type, key)
             except BenchError as exc:
                 raise loc.error(f"defaults: {exc}", key) from None
     for raw in raw_experiments:
         if not isinstance(raw, dict):
             raise loc.error("every [[experiment]] must be a table", "experiment")
-        kind = KINDS.get(raw.get("kind", "mlp"))
+        kind = kinds.get(raw.get("kind", default_kind().name))
         own_defaults = {k: v for k, v in defaults.items() if kind is None or _known(kind.config_type, k)}
-        exp = _parse_experiment(raw, own_defaults, loc, KINDS)
+        exp = _parse_experiment(raw, own_defaults, loc, kinds, default_kind().name)
         if exp.name in seen:
             raise loc.error(f"experiment name '{exp.name}' is used twice", exp.name)
         seen.add(exp.name)
@@ -136,7 +138,7 @@ def _known(cfg_type: type, key: str) -> bool:
         return False
 
 
-def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict) -> Experiment:
+def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict, default: str) -> Experiment:
     name = raw.get("name")
     if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
         raise loc.error(f"every [[experiment]] needs a plain 'name' (got {name!r})", "[[experiment]]")
@@ -145,7 +147,7 @@ def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict) -> 
             raise loc.error(
                 f"experiment '{name}': unknown key '{key}' (allowed: {', '.join(sorted(EXPERIMENT_KEYS))})", key
             )
-    kind_name = raw.get("kind", "mlp")
+    kind_name = raw.get("kind", default)
     if kind_name not in kinds:
         raise loc.error(f"experiment '{name}': unknown kind '{kind_name}' (known: {', '.join(kinds)})", "kind")
     kind = kinds[kind_name]
@@ -203,7 +205,7 @@ def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict) -> 
         raise loc.error(f"experiment '{name}': 'figures' must be a list of tables", "figures")
     for fig in figures:
         try:
-            kind.check_figure(fig, cfg_type)
+            kind.check_figure(fig)
         except BenchError as exc:
             raise loc.error(f"experiment '{name}', figures: {exc}", "figures") from None
     extra: dict[str, Any] = {}

@@ -381,7 +381,7 @@ def section_sine(s: Study) -> str:
 
 # ------------------------------------------------------------------ Part B
 def section_images(s: Study) -> str:
-    from engine.figures_images import MODE_LABELS, mode_of, test_accuracy
+    from engine.figures.images import MODE_LABELS, mode_of, test_accuracy
 
     parts = ["## B.1 Baselines over learning rates", ""]
     runs = s.runs("baselines")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.events import Callback, EpochEnd, RunEnd, RunStart
+from engine.kit import History
 from engine.io import read_json, write_json
 
 FINISHED = ("ok", "diverged")
@@ -24,23 +25,15 @@ def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def final_metrics(history: dict) -> dict:
-    """The last epoch's metrics, plus the best validation accuracy."""
-    out = {}
-    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"):
-        values = history.get(key) or []
-        out[key] = values[-1] if values else None
-    val = history.get("val_accuracy") or []
-    out["best_val_accuracy"] = max(val) if val else None
-    out["wall_time"] = history.get("wall_time")
-    return out
-
-
 class RunWriter(Callback):
+    """Writes ``run.json``; its history is built from the run's events."""
+
     def __init__(self, run_dir: Path, record: dict[str, Any]):
         self.run_dir = Path(run_dir)
         self.record = dict(record)
-        self.record.update(status="running", complete=False, started_at=now(), history={})
+        self.record.update(status="running", complete=False, started_at=now())
+        self.history = History()
+        self.record["history"] = self.history.data
 
     @property
     def path(self) -> Path:
@@ -50,29 +43,22 @@ class RunWriter(Callback):
         write_json(self.path, self.record)
 
     def on_run_start(self, event: RunStart) -> None:
+        self.history.on_run_start(event)
         self.record["device"] = event.device
         self.write()
 
     def on_epoch_end(self, event: EpochEnd) -> None:
-        h = self.record["history"]
-        h.setdefault("epoch", []).append(event.epoch)
-        for name, value in event.metrics:
-            h.setdefault(name, []).append(value)
-        h.setdefault("step_loss", []).extend(event.step_losses)
-        h.setdefault("epoch_time", []).append(event.epoch_time)
-        if event.grad_sq_norm is not None:
-            h.setdefault("grad_sq_norm", []).append(list(event.grad_sq_norm))
+        self.history.on_epoch_end(event)
         self.write()
 
     def on_run_end(self, event: RunEnd) -> None:
+        self.history.on_run_end(event)
         self.record.update(status=event.status, message=event.message, finished_at=now())
-        self.record["history"]["wall_time"] = event.wall_time
         self.write()
 
-    def finish(self, history: dict, artifacts: list[str]) -> dict:
-        """Store the trainer's full history and mark the run complete."""
-        self.record["history"] = history
-        self.record["final"] = final_metrics(history)
+    def finish(self, final: dict, artifacts: list[str]) -> dict:
+        """Mark the run complete with its final metrics and saved files."""
+        self.record["final"] = final
         self.record["artifacts"] = artifacts
         self.record["complete"] = True
         self.write()

@@ -17,14 +17,12 @@ from typing import Any, Callable
 from engine.config import apply_overrides, config_hash, resolve_key, to_dict
 from engine.errors import BenchError
 from engine.events import Callback
-from engine.figures import summary_table
+from engine.figures import FigureContext, summary_table
 from engine.io import write_json, write_text
-from engine.kinds import KINDS
+from engine.kinds import dataset_of, datasets, get_kind
 from engine.preset import Experiment, Preset, run_name
 from engine.runs import RunWriter, load_finished
 from engine.system import environment, resolve_device
-
-DATASETS = ("cities", "faces")  # --data NAME=PATH sets data.path of the runs on that dataset
 
 
 @dataclass
@@ -59,7 +57,7 @@ class Plan:
     datasets: dict[tuple, Any]
 
     def data_for(self, cfg: Any, kind_name: str) -> Any:
-        kind = KINDS[kind_name]
+        kind = get_kind(kind_name)
         key = kind.data_key(cfg)
         if key not in self.datasets:
             self.datasets[key] = kind.load_data(cfg, self.options.data_root)
@@ -87,39 +85,46 @@ def plan(preset: Preset, options: ReplayOptions) -> Plan:
             if name not in known:
                 raise BenchError(f"--only: no experiment '{name}' in {preset.path} (has {', '.join(known)})")
         experiments = [e for e in experiments if e.name in options.only]
-    for name in options.data_paths:
-        if name not in DATASETS:
-            raise BenchError(f"--data: unknown dataset '{name}' (known: {', '.join(DATASETS)})")
+    known = datasets()
+    for name, path in options.data_paths.items():
+        if name not in known:
+            raise BenchError(f"--data {name}={path}: unknown dataset '{name}' (known: {', '.join(known)})")
     if options.device is not None:
         resolve_device(options.device)  # fails now if cuda is asked for and absent
 
     runs: list[PlannedRun] = []
     for exp in experiments:
-        cfg_type = KINDS[exp.kind].config_type
+        kind = get_kind(exp.kind)
+        cfg_type = kind.config_type
         cli = {}
         for key, value in options.overrides.items():
             try:
                 cli[resolve_key(cfg_type, key)] = value
             except BenchError as exc:
                 raise BenchError(f"--set {key}={value}: {exc}") from None
-        for name, path in options.data_paths.items():
-            if not Path(path).is_dir():
-                raise BenchError(f"--data {name}={path}: not a folder")
-            if cfg_type().data.dataset == name:
-                cli["data.path"] = str(Path(path).resolve())
         if options.device is not None:
             cli["system.device"] = options.device
         for swept in exp.runs:
             try:
                 cfg = apply_overrides(cfg_type(), {**exp.settings, **swept, **cli})
+                name = dataset_of(cfg)
+                if name in options.data_paths:  # --data NAME=PATH: the runs on that dataset read the folder
+                    cfg = apply_overrides(cfg, {"data.path": str(Path(options.data_paths[name]).resolve())})
             except BenchError as exc:
                 raise BenchError(f"--set: {exc}") from None
             name = run_name(swept)
             try:  # every run's config is checked before any training starts
-                KINDS[exp.kind].check_config(cfg)
+                kind.check_config(cfg)
             except BenchError as exc:
                 raise BenchError(f"{exp.name}/{name}: {exc}") from None
             runs.append(PlannedRun(exp, name, swept, cfg, options.runs_dir / preset.name / exp.name / name))
+    used = sorted({dataset_of(run.config) for run in runs})
+    for name, path in options.data_paths.items():
+        if name not in used:
+            raise BenchError(f"--data {name}={path}: no experiment of {preset.path} uses '{name}' "
+                             f"(it uses: {', '.join(used) or 'none'})")
+        if not Path(path).is_dir():
+            raise BenchError(f"--data {name}={path}: not a folder")
     result = Plan(preset, options, runs, {})
     for run in runs:  # load (and validate) every dataset before any training
         result.data_for(run.config, run.experiment.kind)
@@ -141,7 +146,7 @@ def replay(
 
     for exp_name, runs in by_experiment.items():
         exp = runs[0].experiment
-        kind = KINDS[exp.kind]
+        kind = get_kind(exp.kind)
         records = []
         for run in runs:
             if stop is not None and stop.is_set():
@@ -176,7 +181,7 @@ def replay(
 
 
 def _train_one(the_plan: Plan, run: PlannedRun, callbacks: list[Callback], stop) -> dict:
-    kind = KINDS[run.experiment.kind]
+    kind = get_kind(run.experiment.kind)
     data = the_plan.data_for(run.config, run.experiment.kind)
     device = resolve_device(run.config.system.device)
     writer = RunWriter(run.run_dir, {
@@ -192,26 +197,21 @@ def _train_one(the_plan: Plan, run: PlannedRun, callbacks: list[Callback], stop)
         "data": kind.describe_data(data),
         "environment": environment(device),
     })
-    try:
-        result = kind.fit(run.config, data, callbacks=[writer, *callbacks], stop=stop, run_id=run.run_id)
-    except Exception as exc:  # noqa: BLE001 - one broken run must not end the replay
-        message = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
-        writer.record.update(status="failed", message=message)
-        return writer.finish({}, [])
+    result = kind.train(run.config, data, callbacks=[writer, *callbacks], stop=stop, run_id=run.run_id)
     record = writer.record
-    record["history"] = result.history
-    try:
-        artifacts = kind.save_artifacts(result, run.run_dir, record, data)
-    except Exception as exc:  # noqa: BLE001 - the run is kept, the failure recorded
-        record.update(status="failed", message=f"saving outputs failed: {type(exc).__name__}: {exc}")
-        artifacts = []
-    return writer.finish(result.history, artifacts)
+    artifacts: list[str] = []
+    if result.status != "failed":
+        try:
+            artifacts = kind.save_artifacts(result, run.run_dir, record, data)
+        except Exception as exc:  # noqa: BLE001 - the run is kept, the failure recorded
+            record.update(status="failed", message=f"saving outputs failed: {type(exc).__name__}: {exc}")
+    return writer.finish(kind.final_metrics(record["history"]), artifacts)
 
 
 def _experiment_outputs(the_plan: Plan, exp: Experiment, kind, records: list[dict], summary: ReplaySummary,
                         log: Callable[[str], None]) -> None:
     out = the_plan.options.runs_dir / the_plan.preset.name / exp.name
-    write_text(out / "summary.md", f"# {exp.title}\n\n{exp.description}\n\n{summary_table(records)}")
+    write_text(out / "summary.md", f"# {exp.title}\n\n{exp.description}\n\n{summary_table(records, kind)}")
     write_json(out / "summary.json", [
         {k: r.get(k) for k in ("name", "status", "message", "swept", "final", "seed")}
         | {"iterations_per_epoch": r.get("history", {}).get("iterations_per_epoch"),
@@ -219,10 +219,10 @@ def _experiment_outputs(the_plan: Plan, exp: Experiment, kind, records: list[dic
         for r in records
     ])
     usable = [r for r in records if r.get("history", {}).get("epoch")]
-    ctx = kind.figure_context(lambda cfg: the_plan.data_for(cfg, exp.kind))
+    ctx = (kind.figure_context or FigureContext)(kind, lambda cfg: the_plan.data_for(cfg, exp.kind))
     written = ["summary.md"]
     for spec in exp.figures:
-        fn = kind.figures[spec["kind"]][0]
+        fn = kind.figures[spec["kind"]].draw
         try:
             written += fn(usable, out, spec, exp.title, ctx) if usable else []
         except Exception as exc:  # noqa: BLE001 - one broken figure must not lose the others

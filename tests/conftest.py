@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine.config import apply_overrides
-from engine.data.cities import CitySplits
+from engine.data.mlp import CitySplits
 
 HEADER = "long,lat,country\n"
 GOOD_ROWS = "1.0,2.0,3\n3.5,4.5,7\n5,6,10\n"

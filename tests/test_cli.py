@@ -108,7 +108,8 @@ def test_set_overrides_every_run_and_changes_the_run(setup):
         (["--set", "epochs=ten"], "bad value for 'optim.epochs': 'ten' is not an int"),
         (["--set", "lr"], "--set 'lr': expected KEY=VALUE"),
         (["--only", "nope"], "--only: no experiment 'nope'"),
-        (["--data", "mnist=/nowhere"], "--data: unknown dataset 'mnist'"),
+        (["--data", "mnist=/nowhere"], "--data mnist=/nowhere: unknown dataset 'mnist'"),
+        (["--data", "faces=/nowhere"], "--data faces=/nowhere: no experiment of"),
         (["--data", "cities=/nowhere"], "--data cities=/nowhere: not a folder"),
     ],
 )
@@ -151,10 +152,10 @@ def test_a_run_that_crashes_is_failed_and_the_replay_goes_on(setup, monkeypatch)
 
     real_fit = mlp.fit
 
-    def flaky_fit(cfg, data, callbacks=(), stop=None, run_id="run"):
+    def flaky_fit(cfg, data, session):
         if cfg.optim.lr == 0.01:
             raise RuntimeError("CUDA out of memory (simulated)")
-        return real_fit(cfg, data, callbacks=callbacks, stop=stop, run_id=run_id)
+        return real_fit(cfg, data, session)
 
     from engine import kinds
     monkeypatch.setitem(kinds.KINDS, "mlp", dataclasses.replace(kinds.KINDS["mlp"], fit=flaky_fit))
@@ -164,6 +165,15 @@ def test_a_run_that_crashes_is_failed_and_the_replay_goes_on(setup, monkeypatch)
     assert "lr/lr=0.01: failed: RuntimeError: CUDA out of memory (simulated)" in result.output
     assert json.loads((runs / "tiny/lr/lr=0.01/run.json").read_text())["status"] == "failed"
     assert json.loads((runs / "tiny/lr/lr=0.001/run.json").read_text())["status"] == "ok"
+
+
+def test_data_for_a_dataset_the_preset_does_not_use_names_the_ones_it_does(setup):
+    preset, data, runs = setup
+    result = CliRunner().invoke(cli, ["replay", str(preset), "--no-ui", "--runs-dir", str(runs),
+                                      "--data", f"faces={data}"])
+    assert result.exit_code == 2
+    assert "uses 'faces' (it uses: cities)" in result.output
+    assert result.output.count("\n") == 1
 
 
 def test_help_lists_the_config_keys():

@@ -29,7 +29,7 @@ ALL_KEYS = [
     "model.standardize", "model.depth", "model.width", "model.batchnorm", "model.residual",
     "model.sine_features", "model.sine_scales",
     "optim.lr", "optim.batch_size", "optim.epochs", "optim.weight_decay",
-    "system.seed", "system.device", "system.record_grads", "system.threads",
+    "system.seed", "system.device", "system.threads", "system.record_grads",
 ]
 
 

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from engine.data.cities import LAT_RANGE, LON_RANGE, SPLITS, build_default, load_cities
+from engine.data.mlp import LAT_RANGE, LON_RANGE, SPLITS, build_default, load_cities
 from engine.errors import BenchError
 
 HEADER = "long,lat,country\n"

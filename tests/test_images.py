@@ -16,8 +16,10 @@ from benchtui.cli import cli
 from engine.config import apply_overrides
 from engine.data.images import load_image_folder
 from engine.errors import BenchError
-from engine.figures_images import gallery_rows
-from engine.models import resnet
+from engine.figures.images import gallery_rows
+from engine.kinds import get_kind
+from engine.models import images as resnet
+from engine.trainers import images_weights
 from engine.trainers import images as image_trainer
 
 
@@ -96,7 +98,7 @@ def test_weights_from_a_saved_state_dict(tmp_path: Path):
     torch.nn.init.constant_(model.conv1.weight, 0.125)
     torch.save(model.state_dict(), tmp_path / "mine.pt")
     cfg = small_cfg(**{"model.weights": str(tmp_path / "mine.pt")})
-    weights = resnet.resolve_weights(cfg.model, 32, tmp_path, torch.device("cpu"))
+    weights = images_weights.resolve_weights(cfg.model, 32, tmp_path, torch.device("cpu"))
     assert weights.kind == "file" and weights.label.startswith("file mine.pt")
     fresh = resnet.binary_resnet18()
     resnet.load_backbone(fresh, weights)
@@ -106,22 +108,22 @@ def test_weights_from_a_saved_state_dict(tmp_path: Path):
 def test_missing_weights_file_is_an_error(tmp_path: Path):
     cfg = small_cfg(**{"model.weights": str(tmp_path / "nope.pt")})
     with pytest.raises(BenchError, match="model.weights: no file"):
-        resnet.resolve_weights(cfg.model, 32, tmp_path, torch.device("cpu"))
+        images_weights.resolve_weights(cfg.model, 32, tmp_path, torch.device("cpu"))
 
 
 def test_auto_without_imagenet_uses_labelled_self_pretrained(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(resnet, "imagenet_cache_file", lambda: tmp_path / "absent.pth")
-    monkeypatch.setattr(resnet.ResNet18_Weights.IMAGENET1K_V1.__class__, "get_state_dict",
+    monkeypatch.setattr(images_weights, "imagenet_cache_file", lambda: tmp_path / "absent.pth")
+    monkeypatch.setattr(images_weights.ResNet18_Weights.IMAGENET1K_V1.__class__, "get_state_dict",
                         lambda *a, **k: pytest.fail("auto must not download"))
     lines: list[str] = []
     cfg = small_cfg(**{"model.weights": "auto"})
-    weights = resnet.resolve_weights(cfg.model, 32, tmp_path, torch.device("cpu"), lines.append)
+    weights = images_weights.resolve_weights(cfg.model, 32, tmp_path, torch.device("cpu"), lines.append)
     assert weights.kind == "self-pretrained"
     assert "not ImageNet" in weights.label
     assert any(line.startswith("WARNING: ImageNet weights unavailable") for line in lines)
     cached = list(tmp_path.glob("resnet18-self-rot-*.pt"))
     assert len(cached) == 1
-    again = resnet.resolve_weights(cfg.model, 32, tmp_path, torch.device("cpu"), lines.append)
+    again = images_weights.resolve_weights(cfg.model, 32, tmp_path, torch.device("cpu"), lines.append)
     assert again.key == weights.key and not any("pretraining" in line for line in lines[2:])
 
 
@@ -130,7 +132,7 @@ def test_frozen_features_are_shared_by_probes(folder: Path, tmp_path: Path):
     data.cache_root = tmp_path
     image_trainer.FEATURE_CACHE.clear()
     before = dict(image_trainer.FEATURE_STATS)
-    results = [image_trainer.fit(small_cfg(**{"model.mode": mode, "optim.lr": lr}), data)
+    results = [get_kind("images").train(small_cfg(**{"model.mode": mode, "optim.lr": lr}), data)
                for mode, lr in (("linear_probe", 0.01), ("linear_probe", 0.001), ("sklearn_probe", 0.001))]
     assert [r.status for r in results] == ["ok"] * 3
     assert image_trainer.FEATURE_STATS["computed"] - before["computed"] == 1
@@ -197,7 +199,7 @@ def test_probe_numbers_do_not_depend_on_what_was_cached(folder: Path, tmp_path: 
     cfg = small_cfg(**{"model.mode": "linear_probe", "optim.lr": 0.01})
     image_trainer.FEATURE_CACHE.clear()
     image_trainer.WEIGHTS_CACHE.clear()
-    first = image_trainer.fit(cfg, data)  # pretrains the backbone and computes the features
-    again = image_trainer.fit(cfg, data)  # finds both cached
+    first = get_kind("images").train(cfg, data)  # pretrains the backbone and computes the features
+    again = get_kind("images").train(cfg, data)  # finds both cached
     assert first.history["step_loss"] == again.history["step_loss"]
     assert first.extra["predictions"]["test"]["prob"] == again.extra["predictions"]["test"]["prob"]

@@ -18,7 +18,10 @@ from engine.errors import BenchError
 from engine.events import Callback, EpochEnd, Recorder, RunEnd, RunStart, StepEnd
 from engine.models.mlp import MLP, MLPConfig, SineFeatures, Standardize
 from engine.system import seed_everything
-from engine.trainers.mlp import build_model, check_config, fit, make_batches
+from engine.kinds import get_kind
+from engine.trainers.mlp import build_model, check_config, make_batches
+
+fit = get_kind("mlp").train  # the kit runs the trainer: RunStart, epochs, RunEnd always
 
 TIMING_KEYS = ("wall_time", "epoch_time")
 
@@ -52,7 +55,6 @@ def test_loss_falls_and_accuracy_beats_chance(small_cfg, blobs):
     assert all(math.isfinite(v) for v in h["step_loss"])
     assert "grad_sq_norm" not in h
     assert h["wall_time"] > 0 and len(h["epoch_time"]) == 6 and h["epoch_time"][0] == 0.0
-    assert result.device == torch.device("cpu")
 
 
 def test_standardize_uses_train_statistics(small_cfg, blobs):
@@ -109,13 +111,16 @@ def test_divergence_with_standardize_on(small_cfg, blobs):
 # ------------------------------------------------------------- config checks
 def test_batchnorm_with_batch_size_1_is_refused_before_training(small_cfg, blobs):
     cfg = apply_overrides(small_cfg, {"model.batchnorm": True, "optim.batch_size": 1})
-    rec = Recorder()
     with pytest.raises(BenchError) as info:
-        fit(cfg, blobs, callbacks=[rec])
+        check_config(cfg)
     msg = str(info.value)
     assert "BatchNorm" in msg and "batch_size 1" in msg
     assert "model.batchnorm=false" in msg and "optim.batch_size" in msg
-    assert rec.events == []  # nothing started
+    rec = Recorder()  # trained anyway, the run fails at once and listeners still see it end
+    result = fit(cfg, blobs, callbacks=[rec])
+    assert result.status == "failed" and result.message == msg
+    assert [type(e).__name__ for e in rec.events] == ["RunStart", "RunEnd"]
+    assert rec.events[-1].status == "failed"
 
 
 def test_batch_size_1_without_batchnorm_is_allowed(small_cfg):
@@ -135,7 +140,7 @@ def test_batch_size_1_without_batchnorm_is_allowed(small_cfg):
 )
 def test_configs_that_cannot_train_are_refused(small_cfg, blobs, overrides, expected):
     with pytest.raises(BenchError) as info:
-        fit(apply_overrides(small_cfg, overrides), blobs)
+        check_config(apply_overrides(small_cfg, overrides))
     assert str(info.value) == expected
 
 

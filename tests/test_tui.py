@@ -108,7 +108,7 @@ def run_json(run_dir: Path) -> dict:
 def data_root(tmp_path_factory) -> Path:
     """A data root holding the embedded default cities (built offline once),
     so the Setup screen's preview on start costs no rebuild per test."""
-    from engine.data.cities import load_cities
+    from engine.data.mlp import load_cities
 
     root = tmp_path_factory.mktemp("data-root")
     load_cities(None, cache_dir=root / "cache" / "cities")

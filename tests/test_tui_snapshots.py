@@ -50,7 +50,7 @@ figures = [{ kind = "curves", metrics = ["val_loss"] }]
 
 @pytest.fixture(scope="session")
 def data_root(tmp_path_factory) -> Path:
-    from engine.data.cities import load_cities
+    from engine.data.mlp import load_cities
 
     root = tmp_path_factory.mktemp("snapshot-data-root")
     load_cities(None, cache_dir=root / "cache" / "cities")

@@ -1,6 +1,6 @@
-"""Gallery: test images the fine-tuned model gets right and the scratch
-model gets wrong, with file names and both probabilities; the selected
-image shown inline."""
+"""Gallery: the test images one model gets right and another gets wrong
+(any gallery.json under the runs folder), with file names and both
+probabilities; the selected image shown inline."""
 
 from __future__ import annotations
 
@@ -59,8 +59,7 @@ class GalleryScreen(Screen):
         listing.clear_options()
         self.gallery = None
         if not self.galleries:
-            title.update("No gallery yet. Run an image sweep with finetune and scratch runs, e.g. "
-                         "benchtui replay presets/cnn.toml")
+            title.update("No gallery yet: a sweep whose figures include a gallery writes one (see benchtui replay --help).")
             return
         path = self.galleries[self.index % len(self.galleries)]
         self.gallery = read_json(path) or {}

@@ -10,6 +10,7 @@ from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
 
 from benchtui import messages
 from benchtui.widgets.charts import SeriesChart
+from engine.kinds import KINDS, Kind
 
 
 def device_line() -> str:
@@ -56,13 +57,15 @@ class MonitorScreen(Screen):
             yield VerticalScroll(id="run-rows")
             with Horizontal(id="charts"):
                 yield SeriesChart("training loss per step", "step", "loss", log_y=True, id="step-chart")
-                yield SeriesChart("validation accuracy per epoch", "epoch", "val accuracy", id="epoch-chart")
+                yield SeriesChart("primary metric per epoch", "epoch", "", id="epoch-chart")
             yield RichLog(id="log", max_lines=2000, wrap=True)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.rows: dict[str, RunRow] = {}
         self.steps: dict[str, int] = {}
+        self.kinds: dict[str, Kind | None] = {}
+        self.latest: dict[str, str] = {}  # run -> its primary metric, as shown
         self.set_interval(0.25, self.replot)
         self.set_interval(2.0, self.update_device)
 
@@ -85,6 +88,16 @@ class MonitorScreen(Screen):
 
     def run_started(self, message: messages.RunStarted) -> None:
         e = message.event
+        self.kinds[e.run_id] = KINDS.get(e.kind)
+        kind = self.kinds[e.run_id]
+        if kind is not None:  # the charts name the metrics of the kind that runs now
+            step_chart = self.query_one("#step-chart", SeriesChart)
+            step_chart.title, step_chart.ylabel = f"training {kind.step_loss_label} per step", "loss"
+            metric = kind.primary_metric
+            epoch_chart = self.query_one("#epoch-chart", SeriesChart)
+            epoch_chart.title = f"{metric.label} per epoch" + (f" ({metric.unit})" if metric.unit else "")
+            epoch_chart.ylabel = metric.short
+            step_chart.dirty = epoch_chart.dirty = True
         row = RunRow(e.run_id, e.epochs * e.steps_per_epoch)
         self.rows[e.run_id] = row
         self.steps[e.run_id] = e.steps_per_epoch
@@ -101,22 +114,26 @@ class MonitorScreen(Screen):
         e = message.event
         m = dict(e.metrics)
         short = e.run_id.split("/", 1)[-1]
+        kind = self.kinds.get(e.run_id)
+        primary = kind.primary_metric if kind is not None else None
         row = self.rows.get(e.run_id)
         if row is not None:
             row.bar.update(progress=e.epoch * self.steps.get(e.run_id, 0))
-            row.label.update(f"{e.run_id}  ep {e.epoch}  val acc {m['val_accuracy']:.3f}")
+            shown = f"{primary.short} {primary.format(m.get(primary.name))}" if primary else ""
+            self.latest[e.run_id] = shown
+            row.label.update(f"{e.run_id}  ep {e.epoch}  {shown}")
         step_chart = self.query_one("#step-chart", SeriesChart)
         start = len(step_chart.series.get(short, ([], []))[0])
         step_chart.extend(short, list(range(start + 1, start + 1 + len(e.step_losses))), list(e.step_losses))
-        epoch_chart = self.query_one("#epoch-chart", SeriesChart)
-        epoch_chart.extend(short + " acc", [e.epoch], [m["val_accuracy"]])
+        if primary is not None and primary.name in m:
+            self.query_one("#epoch-chart", SeriesChart).extend(short, [e.epoch], [m[primary.name]])
 
     def run_ended(self, message: messages.RunEnded) -> None:
         e = message.event
         row = self.rows.get(e.run_id)
         if row is not None:
             colour = {"ok": "green", "diverged": "yellow"}.get(e.status, "red")
-            row.label.update(f"[{colour}]{e.status}[/] {e.run_id} ({e.wall_time:.1f}s)")
+            row.label.update(f"[{colour}]{e.status}[/] {e.run_id} ({e.wall_time:.1f}s)  {self.latest.get(e.run_id, '')}")
             if e.status == "ok":
                 row.bar.update(progress=row.total)
         self.log_line(f"{e.run_id}: {e.status} in {e.wall_time:.1f}s" + (f": {e.message}" if e.message else ""))

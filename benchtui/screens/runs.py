@@ -14,9 +14,11 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from benchtui.widgets.charts import SeriesChart
 from engine.config import flatten
+from engine.figures import loss_metric, split_family
+from engine.kinds import KINDS
 from engine.runs import scan_runs
 
-COLUMNS = ("✓", "status", "experiment", "run", "val acc", "test acc", "time s")
+COLUMNS = ("✓", "status", "experiment", "run", "primary", "second", "time s")
 
 
 def differing(records: list[dict]) -> dict[str, list]:
@@ -26,16 +28,29 @@ def differing(records: list[dict]) -> dict[str, list]:
     return {k: [f.get(k) for f in flats] for k in keys if len({json.dumps(f.get(k)) for f in flats}) > 1}
 
 
-def row_cells(record: dict, marked: bool) -> tuple:
+def headline(record: dict) -> list[tuple[str, float | None, str]]:
+    """(short name, value, text) of the run's kind's primary metric and the
+    next metric of its family (validation accuracy, then test accuracy)."""
+    kind = KINDS.get(record.get("kind", ""))
     final = record.get("final") or {}
+    if kind is None:
+        return []
+    family = [name for _split, name in split_family(kind, kind.primary) if name != kind.primary]
+    names = [kind.primary] + [n for n in family if n.startswith("test_")][:1]
+    out = []
+    for name in names:
+        metric = kind.metric(name)
+        value = final.get(name)
+        out.append((metric.short, value, f"{metric.short} {metric.format(value)}{' ' + metric.unit if metric.unit else ''}"))
+    return out
 
-    def num(v, fmt=".3f"):
-        return "—" if v is None else format(v, fmt)
 
+def row_cells(record: dict, marked: bool) -> tuple:
+    wall = (record.get("history") or {}).get("wall_time")
+    shown = [text for _name, _value, text in headline(record)] + ["—", "—"]
     return ("●" if marked else " ", record.get("status", "?"),
             f"{record.get('preset', '?')}/{record.get('experiment', '?')}", record.get("name", "?"),
-            num(final.get("val_accuracy")), num(final.get("test_accuracy")),
-            num((record.get("history") or {}).get("wall_time"), ".1f"))
+            shown[0], shown[1], "—" if wall is None else format(wall, ".1f"))
 
 
 class CurvesModal(ModalScreen[None]):
@@ -51,20 +66,30 @@ class CurvesModal(ModalScreen[None]):
         with Vertical(id="curves-box"):
             names = ", ".join(r.get("name", "?") for r in self.records)
             yield Static(f"[b]{names}[/]  (esc closes)", id="curves-title")
-            yield SeriesChart("validation loss per epoch", "epoch", "val loss", log_y=True, id="curves-loss")
-            yield SeriesChart("validation accuracy per epoch", "epoch", "val acc", id="curves-acc")
+            kind = KINDS.get(self.records[0].get("kind", ""))
+            loss = loss_metric(kind) if kind is not None else None
+            primary = kind.primary_metric if kind is not None else None
+            if loss is not None:
+                yield SeriesChart(f"{kind.metric(loss).label} per epoch", "epoch", kind.metric(loss).short, log_y=True,
+                                  id="curves-loss")
+            if primary is not None:
+                yield SeriesChart(f"{primary.label} per epoch", "epoch", primary.short, id="curves-acc")
             table = DataTable(id="diff-table", zebra_stripes=True)
             yield table
 
     def on_mount(self) -> None:
-        loss, acc = self.query_one("#curves-loss", SeriesChart), self.query_one("#curves-acc", SeriesChart)
         for r in self.records:
+            kind = KINDS.get(r.get("kind", ""))
+            if kind is None:
+                continue
             h = r.get("history") or {}
             label = f"{r.get('experiment')}/{r.get('name')}"
-            loss.set_series(label, h.get("epoch", []), h.get("val_loss", []))
-            acc.set_series(label, h.get("epoch", []), h.get("val_accuracy", []))
-        loss.replot()
-        acc.replot()
+            for chart_id, metric in (("#curves-loss", loss_metric(kind)), ("#curves-acc", kind.primary)):
+                charts = self.query(chart_id)
+                if metric and charts:
+                    charts.first(SeriesChart).set_series(label, h.get("epoch", []), h.get(metric, []))
+        for chart in self.query(SeriesChart):
+            chart.replot()
         table = self.query_one("#diff-table", DataTable)
         if len(self.records) > 1:
             diff = differing(self.records)
@@ -129,13 +154,21 @@ class RunsScreen(Screen):
                        for w in words)]
 
         def key(r: dict):
+            if self.sort_column in (4, 5):  # by value, best first whatever the direction
+                shown = headline(r)
+                index = self.sort_column - 4
+                if index < len(shown) and shown[index][1] is not None:
+                    kind = KINDS[r["kind"]]
+                    value = shown[index][1]
+                    return (0, -value if kind.metric(kind.primary).better == "higher" else value)
+                return (1, 0.0)
             value = row_cells(r, False)[self.sort_column]
             try:
-                return (0, float(value))
+                return (0, -float(value))
             except ValueError:
                 return (1, value)
 
-        return sorted(rows, key=key, reverse=self.sort_column >= 4)
+        return sorted(rows, key=key)
 
     def refill(self) -> None:
         table = self.query_one(DataTable)

@@ -18,6 +18,7 @@ from benchtui.setup_state import SetupState
 from benchtui.widgets.thumbnail import Thumbnail
 from benchtui.widgets.forms import ConfigForm
 from engine.errors import BenchError
+from engine.kinds import datasets, get_kind
 
 
 class LoadPreset(ModalScreen[tuple[Path, str] | None]):
@@ -91,9 +92,8 @@ class SetupScreen(Screen):
                 with VerticalScroll():
                     with Horizontal(classes="form-row"):
                         yield Label("dataset", classes="form-key")
-                        yield Select([("cities (tabular, Part A)", "cities"), ("faces (images, Part B)", "faces")],
-                                     value="cities" if state.kind == "mlp" else "faces", allow_blank=False,
-                                     id="dataset-select")
+                        yield Select([(f"{name} ({kind.title})", name) for name, kind in datasets().items()],
+                                     value=state.dataset, allow_blank=False, id="dataset-select")
                     with Horizontal(classes="form-row"):
                         yield Label("folder", classes="form-key")
                         yield Input(value=str(state.settings.get("data.path", "")),
@@ -132,11 +132,12 @@ class SetupScreen(Screen):
     @on(Select.Changed, "#dataset-select")
     async def dataset_changed(self, event: Select.Changed) -> None:
         state: SetupState = self.app.setup_state
-        before = state.kind
+        before = (state.kind, state.dataset)
         state.set_dataset(str(event.value))
-        if state.kind != before:
+        if state.kind != before[0]:
             await self.rebuild_forms()
             self.fill_sweep()
+        if (state.kind, state.dataset) != before:
             self.load_data(state.config())
         self.update_count()
 
@@ -148,9 +149,7 @@ class SetupScreen(Screen):
 
     @work(thread=True, exclusive=True, group="data", exit_on_error=False)
     def load_data(self, cfg) -> None:
-        from engine.kinds import KINDS
-
-        kind = KINDS[self.app.setup_state.kind]
+        kind = get_kind(self.app.setup_state.kind)
         try:
             data = kind.load_data(cfg, self.app.data_root)
         except BenchError as exc:
@@ -163,31 +162,27 @@ class SetupScreen(Screen):
         self.query_one("#data-summary", Static).update("")
 
     def show_data(self, data) -> None:
+        """Draw the kind's preview of the data: a scatter, an image, or text only."""
+        preview = get_kind(self.app.setup_state.kind).preview(data)
         self.query_one("#data-error", Static).update("")
-        sizes = ", ".join(f"{k} {v}" for k, v in data.sizes().items())
-        text = f"{data.source}\nsplits: {sizes}; {len(data.class_names)} classes"
         plot = self.query_one("#data-preview", PlotextPlot)
         thumb = self.query_one("#data-thumb", Thumbnail)
         plt = plot.plt
         plt.clear_figure()
-        plot.display = not hasattr(data, "class_counts")
-        thumb.display = hasattr(data, "class_counts")
-        if hasattr(data, "class_counts"):
-            counts = data.class_counts()["train"]
-            text += "; train: " + ", ".join(f"{k} {v}" for k, v in counts.items())
-            if data.skipped:
-                text += f"; {len(data.skipped)} files skipped"
+        plot.display = preview.scatter is not None
+        thumb.display = preview.image is not None
+        if preview.image is not None:
             from PIL import Image
 
-            thumb.image = Image.fromarray(data.x["train"][0].permute(1, 2, 0).numpy())
-        else:
-            x, y = data.x["train"], data.y["train"]
-            plt.scatter(x[:, 0].tolist(), x[:, 1].tolist(), marker="dot", color=[int(v) % 16 for v in y])
-            plt.title("training cities (long, lat), coloured by country")
-            plt.xlabel("longitude")
-            plt.ylabel("latitude")
+            thumb.image = Image.fromarray(preview.image)
+        if preview.scatter is not None:
+            sc = preview.scatter
+            plt.scatter(sc["x"], sc["y"], marker="dot", color=sc.get("color"))
+            plt.title(sc.get("title", ""))
+            plt.xlabel(sc.get("xlabel", ""))
+            plt.ylabel(sc.get("ylabel", ""))
         plot.refresh()
-        self.query_one("#data-summary", Static).update(text)
+        self.query_one("#data-summary", Static).update(preview.text)
 
     # ------------------------------------------------------------- model
     async def rebuild_forms(self) -> None:
@@ -288,8 +283,7 @@ class SetupScreen(Screen):
                 self.notify(str(exc), severity="error")
                 return
             with self.prevent(Select.Changed):
-                self.query_one("#dataset-select", Select).value = (
-                    "cities" if self.app.setup_state.kind == "mlp" else "faces")
+                self.query_one("#dataset-select", Select).value = self.app.setup_state.dataset
             await self.rebuild_forms()
             self.fill_sweep()
             self.update_count()

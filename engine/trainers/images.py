@@ -12,26 +12,22 @@ linear-probe learning rate and the sklearn probe.
 
 from __future__ import annotations
 
-import json
 import math
-import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from engine.config import to_dict
+from engine import kit
 from engine.data.images import SPLITS, ImageSplits
 from engine.errors import BenchError
-from engine.events import Callback, EpochEnd, RunEnd, RunStart, StepTicker, emit
-from engine.models.resnet import ResNetConfig, ResolvedWeights, binary_resnet18, load_backbone, normaliser, resolve_weights
+from engine.models.images import ResNetConfig, ResolvedWeights, binary_resnet18, load_backbone, normaliser
+from engine.trainers.images_weights import resolve_weights
 from engine.system import resolve_device, seed_everything
-from engine.trainers.mlp import FitResult, cpu_threads
 
 
 # --------------------------------------------------------------------- config
@@ -43,18 +39,15 @@ class ImageDataConfig:
 
 
 @dataclass(frozen=True)
-class ImageOptimConfig:
+class ImageOptimConfig(kit.OptimConfig):
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate (not used by xgboost, sklearn_probe)"})
     batch_size: int = field(default=32, metadata={"help": "images per step"})
     epochs: int = field(default=1, metadata={"help": "passes over the training split"})
 
 
 @dataclass(frozen=True)
-class ImageSystemConfig:
-    seed: int = field(default=42, metadata={"help": "seeds numpy and torch"})
-    device: Literal["auto", "cpu", "cuda"] = field(default="auto", metadata={"help": "auto, cpu or cuda"})
+class ImageSystemConfig(kit.SystemConfig):
     amp: bool = field(default=True, metadata={"help": "bf16 autocast + channels-last on CUDA (CPU: fp32)"})
-    threads: int = field(default=0, metadata={"help": "CPU threads for torch; 0 = torch's default"})
 
 
 @dataclass(frozen=True)
@@ -77,8 +70,7 @@ WEIGHTS_CACHE: dict[tuple, ResolvedWeights] = {}
 # -------------------------------------------------------------------- helpers
 def check_config(cfg: ImageTrainConfig) -> None:
     """Refuse configurations that cannot train, before any work starts."""
-    if cfg.optim.batch_size < 1:
-        raise BenchError(f"optim.batch_size must be at least 1 (got {cfg.optim.batch_size})")
+    kit.check_common(cfg)
     if cfg.optim.batch_size < 2 and cfg.model.mode in ("scratch", "finetune"):
         raise BenchError("ResNet18 has BatchNorm: optim.batch_size must be at least 2")
     if cfg.model.pretext_images < 1 or cfg.model.pretext_epochs < 1:
@@ -86,10 +78,6 @@ def check_config(cfg: ImageTrainConfig) -> None:
                          "(an untrained backbone must not be called pretrained)")
     if cfg.model.weights not in ("auto", "imagenet", "self") and not Path(cfg.model.weights).is_file():
         raise BenchError(f"model.weights: no file {cfg.model.weights}")
-    if cfg.optim.epochs < 1:
-        raise BenchError(f"optim.epochs must be at least 1 (got {cfg.optim.epochs})")
-    if not (cfg.optim.lr > 0 and math.isfinite(cfg.optim.lr)):
-        raise BenchError(f"optim.lr must be a positive finite number (got {cfg.optim.lr})")
     if cfg.data.image_size < 16:
         raise BenchError(f"data.image_size must be at least 16 (got {cfg.data.image_size})")
 
@@ -168,16 +156,10 @@ def prob_metrics(prob: np.ndarray, y: torch.Tensor) -> tuple[float, float]:
 
 
 # ------------------------------------------------------------------------ fit
-def fit(cfg: ImageTrainConfig, data: ImageSplits, callbacks: Iterable[Callback] = (),
-        stop: threading.Event | None = None, run_id: str = "run") -> FitResult:
-    callbacks = list(callbacks)
-    check_config(cfg)
+def fit(cfg: ImageTrainConfig, data: ImageSplits, session: kit.RunSession) -> kit.Fitted:
+    from engine.trainers import images_classic
+
     device = resolve_device(cfg.system.device)
-    with cpu_threads(cfg.system.threads or torch.get_num_threads()):
-        return _fit(cfg, data, callbacks, stop, run_id, device)
-
-
-def _fit(cfg: ImageTrainConfig, data: ImageSplits, callbacks, stop, run_id, device) -> FitResult:
     seed_everything(cfg.system.seed)
     generator = torch.Generator().manual_seed(cfg.system.seed)
     mode = cfg.model.mode
@@ -192,51 +174,26 @@ def _fit(cfg: ImageTrainConfig, data: ImageSplits, callbacks, stop, run_id, devi
         except Exception as exc:  # noqa: BLE001 - e.g. out of memory while self-pretraining
             raise BenchError(f"could not prepare pretrained weights: {type(exc).__name__}: {exc}") from None
         notes.append(f"weights: {weights.label}")
-
-    history: dict = {"epoch": [], "step_loss": [], "epoch_time": [], "iterations_per_epoch": 0}
-    for split in ("train", "val", "test"):
-        history[f"{split}_loss"], history[f"{split}_accuracy"] = [], []
     extra: dict = {"weights": weights.describe() if weights else None, "predictions": {}}
 
-    n_train = len(data.y["train"])
-    steps = 0 if mode in ("xgboost", "sklearn_probe") else math.ceil(n_train / cfg.optim.batch_size)
-    history["iterations_per_epoch"] = steps
-    epochs = 1 if mode in ("xgboost", "sklearn_probe") else cfg.optim.epochs
-    emit(callbacks, "on_run_start", RunStart(run_id, epochs, steps, str(device), json.dumps(to_dict(cfg)),
-                                             "; ".join(notes)))
-    started = time.perf_counter()
-    status, message = "ok", ""
-    try:
-        if mode in ("xgboost", "sklearn_probe"):
-            epoch_start = time.perf_counter()
-            probs, note = _fit_classic(cfg, data, weights, device, prep)
-            if note:
-                message = note
-            record_epoch(history, extra, data, 1, [], time.perf_counter() - epoch_start,
-                         {s: prob_metrics(probs[s], data.y[s]) + (probs[s],) for s in SPLITS}, callbacks, run_id)
-        else:
-            status, message = _fit_torch(cfg, data, weights, device, prep, generator, history, extra, callbacks,
-                                         stop, run_id)
-    except BenchError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the run ends as failed; its folder is still written
-        status, message = "failed", f"{type(exc).__name__}: {exc}"
-    history["wall_time"] = time.perf_counter() - started
-    emit(callbacks, "on_run_end", RunEnd(run_id, status, message, history["wall_time"]))
-    return FitResult(status, message, history, None, device, extra)
+    classic = mode in images_classic.MODES
+    steps = 0 if classic else math.ceil(len(data.y["train"]) / cfg.optim.batch_size)
+    session.start(1 if classic else cfg.optim.epochs, steps, device, "; ".join(notes))
+    if not classic:
+        return _fit_torch(cfg, data, weights, device, prep, generator, extra, session)
+    epoch_start = time.perf_counter()
+    probs, note = images_classic.fit_classic(cfg, data, weights, device, prep)
+    metrics = {s: prob_metrics(probs[s], data.y[s]) + (probs[s],) for s in SPLITS}
+    finite = record_epoch(session, extra, data, 1, [], time.perf_counter() - epoch_start, metrics)
+    return kit.Fitted("ok" if finite else "diverged", note, None, extra)
 
 
-def record_epoch(history, extra, data, epoch, step_losses, seconds, metrics, callbacks, run_id) -> bool:
-    """Store one epoch's split metrics and test predictions; tell callbacks."""
-    flat = []
+def record_epoch(session: kit.RunSession, extra: dict, data: ImageSplits, epoch: int, step_losses: list[float],
+                 seconds: float, metrics: dict) -> bool:
+    """Record one epoch's split metrics and keep the test predictions; False on divergence."""
+    flat = {}
     for split, (loss, accuracy, _prob) in metrics.items():
-        key = "val" if split == "val" else split
-        history[f"{key}_loss"].append(loss)
-        history[f"{key}_accuracy"].append(accuracy)
-        flat += [(f"{key}_loss", loss), (f"{key}_accuracy", accuracy)]
-    history["epoch"].append(epoch)
-    history["epoch_time"].append(seconds)
-    history["step_loss"].extend(step_losses)
+        flat[f"{split}_loss"], flat[f"{split}_accuracy"] = loss, accuracy
     prob = metrics["test"][2]
     extra["predictions"]["test"] = {
         "file": data.files["test"],
@@ -244,33 +201,10 @@ def record_epoch(history, extra, data, epoch, step_losses, seconds, metrics, cal
         "prob": [None if not math.isfinite(p) else round(float(p), 6) for p in prob],
         "positive_class": data.class_names[1],
     }
-    emit(callbacks, "on_epoch_end", EpochEnd(run_id, epoch, tuple(flat), tuple(step_losses), seconds))
-    return all(math.isfinite(v) for v in step_losses) and math.isfinite(metrics["val"][0])
+    return session.epoch_end(epoch, flat, step_losses, seconds)
 
 
-def _fit_classic(cfg, data, weights, device, prep) -> tuple[dict[str, np.ndarray], str]:
-    note = ""
-    if cfg.model.mode == "xgboost":
-        from xgboost import XGBClassifier
-
-        flat = {s: data.x[s].reshape(len(data.x[s]), -1).numpy().astype(np.float32) / 255 for s in SPLITS}
-        model = XGBClassifier(random_state=cfg.system.seed, n_jobs=cfg.system.threads or None)
-        model.fit(flat["train"], data.y["train"].numpy())
-        return {s: model.predict_proba(flat[s])[:, 1] for s in SPLITS}, note
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-
-    feats = {s: f.cpu().numpy() for s, f in features_of(cfg, data, weights, device, prep).items()}
-    model = LogisticRegression()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(feats["train"], data.y["train"].numpy())
-    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
-        note = "LogisticRegression (default parameters) stopped at max_iter before converging"
-    return {s: model.predict_proba(feats[s])[:, 1] for s in SPLITS}, note
-
-
-def _fit_torch(cfg, data, weights, device, prep, generator, history, extra, callbacks, stop, run_id):
+def _fit_torch(cfg, data, weights, device, prep, generator, extra, session: kit.RunSession) -> kit.Fitted:
     mode = cfg.model.mode
     if mode == "linear_probe":
         feats = features_of(cfg, data, weights, device, prep)
@@ -309,12 +243,11 @@ def _fit_torch(cfg, data, weights, device, prep, generator, history, extra, call
             out[split] = split_metrics(logits, data.y[split])
         return out
 
-    status, message = "ok", ""
-    ticker = StepTicker(callbacks, run_id, stop)
     for epoch in range(1, cfg.optim.epochs + 1):
         epoch_start = time.perf_counter()
         batches = torch.randperm(n_train, generator=generator).to(device).split(cfg.optim.batch_size)
         step_losses = torch.empty(len(batches), device=device)
+        stopped = False
         model.train()
         for step, idx in enumerate(batches):
             with prep.autocast() if use_autocast else torch.autocast("cpu", enabled=False):
@@ -324,15 +257,14 @@ def _fit_torch(cfg, data, weights, device, prep, generator, history, extra, call
             loss.backward()
             optimizer.step()
             step_losses[step] = loss.detach()
-            if ticker.tick(epoch, step, len(batches)):
-                step_losses = step_losses[: step + 1]
-                status, message = "stopped", f"stopped by request in epoch {epoch}"
+            if session.tick(epoch, step, len(batches)):
+                step_losses, stopped = step_losses[: step + 1], True
                 break
         metrics = evaluate_all()
-        finite = record_epoch(history, extra, data, epoch, step_losses.tolist(), time.perf_counter() - epoch_start,
-                              metrics, callbacks, run_id)
-        if status == "stopped":
-            break
+        finite = record_epoch(session, extra, data, epoch, step_losses.tolist(), time.perf_counter() - epoch_start,
+                              metrics)
+        if stopped:
+            return kit.Fitted("stopped", f"stopped by request in epoch {epoch}", None, extra)
         if not finite:
-            return "diverged", f"loss became NaN or infinite in epoch {epoch}"
-    return status, message
+            return kit.Fitted("diverged", f"loss became NaN or infinite in epoch {epoch}", None, extra)
+    return kit.Fitted("ok", "", None, extra)

@@ -7,21 +7,16 @@ the device only at the end of an epoch.
 
 from __future__ import annotations
 
-import json
-import math
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Literal
+from typing import Literal
 
 import torch
 from torch import nn
 
-from engine.config import to_dict
-from engine.data.cities import CitySplits
+from engine import kit
+from engine.data.mlp import CitySplits
 from engine.errors import BenchError
-from engine.events import Callback, EpochEnd, RunEnd, RunStart, StepTicker, emit
 from engine.models.mlp import MLP, MLPConfig, Standardize
 from engine.system import resolve_device, seed_everything
 
@@ -36,21 +31,16 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class OptimConfig:
+class OptimConfig(kit.OptimConfig):
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
-    batch_size: int = field(default=256, metadata={"help": "examples per step"})
-    epochs: int = field(default=50, metadata={"help": "passes over the training split"})
     weight_decay: float = field(default=0.0, metadata={"help": "Adam weight decay"})
 
 
 @dataclass(frozen=True)
-class SystemConfig:
-    seed: int = field(default=42, metadata={"help": "seeds numpy and torch (init and batch order)"})
-    device: Literal["auto", "cpu", "cuda"] = field(default="auto", metadata={"help": "auto, cpu or cuda"})
+class SystemConfig(kit.SystemConfig):
+    threads: int = field(default=1, metadata={
+        "help": "CPU threads for torch; 0 = every core (1 is fastest for these tiny matrices)"})
     record_grads: bool = field(default=False, metadata={"help": "record ||grad||^2 per Linear layer each step"})
-    threads: int = field(
-        default=0, metadata={"help": "CPU threads for torch; 0 = auto (1: these models are too small to split)"}
-    )
 
 
 @dataclass(frozen=True)
@@ -61,31 +51,16 @@ class MLPTrainConfig:
     system: SystemConfig = field(default_factory=SystemConfig)
 
 
-@dataclass
-class FitResult:
-    status: str
-    message: str
-    history: dict
-    model: nn.Module | None  # None where no module is kept (image runs keep predictions)
-    device: torch.device
-    extra: dict = field(default_factory=dict)  # more fields for run.json (weights, predictions)
-
-
 # -------------------------------------------------------------------- helpers
 def check_config(cfg: MLPTrainConfig) -> None:
     """Refuse configurations that cannot train, before any work starts."""
-    o, m = cfg.optim, cfg.model
-    if o.batch_size < 1:
-        raise BenchError(f"optim.batch_size must be at least 1 (got {o.batch_size})")
-    if o.epochs < 1:
-        raise BenchError(f"optim.epochs must be at least 1 (got {o.epochs})")
-    if not (o.lr > 0 and math.isfinite(o.lr)):
-        raise BenchError(f"optim.lr must be a positive finite number (got {o.lr})")
+    kit.check_common(cfg)
+    m = cfg.model
     if m.sine_features and not m.sine_scales:
         raise BenchError("model.sine_scales is empty: sine features need at least one scale")
     if m.depth < 1 or m.width < 1:
         raise BenchError(f"model.depth and model.width must be at least 1 (got {m.depth}, {m.width})")
-    if m.batchnorm and o.batch_size == 1:
+    if m.batchnorm and cfg.optim.batch_size == 1:
         raise BenchError(
             "BatchNorm cannot train with batch_size 1: the batch variance of one example is zero "
             "(set model.batchnorm=false or a larger optim.batch_size)"
@@ -129,35 +104,9 @@ def load_model(cfg: MLPTrainConfig, n_inputs: int, n_classes: int, state: dict) 
     return model.eval()
 
 
-@contextmanager
-def cpu_threads(n: int) -> Iterator[None]:
-    """Run with ``n`` intra-op threads, then restore the previous count. One
-    thread is fastest for these tiny matrices (measured: 2.0 s vs 3.0 s for
-    an epoch at batch size 1 on 2 cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 # ------------------------------------------------------------------------ fit
-def fit(
-    cfg: MLPTrainConfig,
-    data: CitySplits,
-    callbacks: Iterable[Callback] = (),
-    stop: threading.Event | None = None,
-    run_id: str = "run",
-) -> FitResult:
-    callbacks = list(callbacks)
-    check_config(cfg)
+def fit(cfg: MLPTrainConfig, data: CitySplits, session: kit.RunSession) -> kit.Fitted:
     device = resolve_device(cfg.system.device)
-    with cpu_threads(cfg.system.threads or 1):
-        return _fit(cfg, data, callbacks, stop, run_id, device)
-
-
-def _fit(cfg, data, callbacks, stop, run_id, device) -> FitResult:
     seed_everything(cfg.system.seed)
     generator = torch.Generator().manual_seed(cfg.system.seed)
 
@@ -177,71 +126,43 @@ def _fit(cfg, data, callbacks, stop, run_id, device) -> FitResult:
     steps_per_epoch = len(make_batches(n_train, cfg.optim.batch_size, torch.Generator().manual_seed(0),
                                        torch.device("cpu"), cfg.model.batchnorm))
 
-    history: dict = {"epoch": [], "iterations_per_epoch": steps_per_epoch, "step_loss": [], "epoch_time": []}
-    for split in ("train", "val", "test"):
-        history[f"{split}_loss"], history[f"{split}_accuracy"] = [], []
-    if cfg.system.record_grads:
-        history["grad_sq_norm"] = []
-
     def log_epoch(epoch: int, step_losses: list[float], seconds: float, grads: list[float] | None) -> bool:
-        """Evaluate every split, record, tell the callbacks; False on divergence."""
-        metrics = []
+        """Evaluate every split and record; False on divergence."""
+        metrics = {}
         for split in ("train", "val", "test"):
-            loss, acc = evaluate(model, x[split], y[split])
-            history[f"{split}_loss"].append(loss)
-            history[f"{split}_accuracy"].append(acc)
-            metrics += [(f"{split}_loss", loss), (f"{split}_accuracy", acc)]
-        history["epoch"].append(epoch)
-        history["epoch_time"].append(seconds)
-        history["step_loss"].extend(step_losses)
-        if grads is not None:
-            history["grad_sq_norm"].append(grads)
-        emit(callbacks, "on_epoch_end", EpochEnd(run_id, epoch, tuple(metrics), tuple(step_losses),
-                                                 seconds, tuple(grads) if grads is not None else None))
-        finite = all(math.isfinite(v) for v in step_losses) and math.isfinite(history["val_loss"][-1])
-        return finite
+            metrics[f"{split}_loss"], metrics[f"{split}_accuracy"] = evaluate(model, x[split], y[split])
+        return session.epoch_end(epoch, metrics, step_losses, seconds, grads)
 
-    emit(callbacks, "on_run_start", RunStart(run_id, cfg.optim.epochs, steps_per_epoch, str(device),
-                                             json.dumps(to_dict(cfg))))
-    started = time.perf_counter()
-    ticker = StepTicker(callbacks, run_id, stop)
-    status, message = "ok", ""
-    try:
-        log_epoch(0, [], 0.0, None)  # the untrained model, for the curves' first point
-        for epoch in range(1, cfg.optim.epochs + 1):
-            epoch_start = time.perf_counter()
-            batches = make_batches(n_train, cfg.optim.batch_size, generator, device, cfg.model.batchnorm)
-            step_losses = torch.empty(len(batches), device=device)
-            grad_acc = torch.zeros(len(layers), device=device) if cfg.system.record_grads else None
+    session.start(cfg.optim.epochs, steps_per_epoch, device)
+    log_epoch(0, [], 0.0, None)  # the untrained model, for the curves' first point
+    for epoch in range(1, cfg.optim.epochs + 1):
+        epoch_start = time.perf_counter()
+        batches = make_batches(n_train, cfg.optim.batch_size, generator, device, cfg.model.batchnorm)
+        step_losses = torch.empty(len(batches), device=device)
+        grad_acc = torch.zeros(len(layers), device=device) if cfg.system.record_grads else None
+        stopped = False
 
-            # forward / backward / step, no host sync
-            for step, idx in enumerate(batches):
-                logits = model(x["train"][idx])
-                loss = nn.functional.cross_entropy(logits, y["train"][idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if grad_acc is not None:
-                    grad_acc += torch.stack([
-                        layer.weight.grad.pow(2).sum() + layer.bias.grad.pow(2).sum() for layer in layers
-                    ])
-                optimizer.step()
-                step_losses[step] = loss.detach()
-                if ticker.tick(epoch, step, len(batches)):
-                    step_losses = step_losses[: step + 1]
-                    status, message = "stopped", f"stopped by request in epoch {epoch}"
-                    break
-
-            # log: the one sync point of the epoch
-            grads = (grad_acc / len(step_losses)).tolist() if grad_acc is not None else None
-            finite = log_epoch(epoch, step_losses.tolist(), time.perf_counter() - epoch_start, grads)
-            if status == "stopped":
+        # forward / backward / step, no host sync
+        for step, idx in enumerate(batches):
+            logits = model(x["train"][idx])
+            loss = nn.functional.cross_entropy(logits, y["train"][idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_acc is not None:
+                grad_acc += torch.stack([
+                    layer.weight.grad.pow(2).sum() + layer.bias.grad.pow(2).sum() for layer in layers
+                ])
+            optimizer.step()
+            step_losses[step] = loss.detach()
+            if session.tick(epoch, step, len(batches)):
+                step_losses, stopped = step_losses[: step + 1], True
                 break
-            if not finite:
-                status, message = "diverged", f"loss became NaN or infinite in epoch {epoch}"
-                break
-    except Exception as exc:  # the run ends as failed; the run folder is still written
-        status, message = "failed", f"{type(exc).__name__}: {exc}"
-    wall = time.perf_counter() - started
-    history["wall_time"] = wall
-    emit(callbacks, "on_run_end", RunEnd(run_id, status, message, wall))
-    return FitResult(status, message, history, model, device)
+
+        # log: the one sync point of the epoch
+        grads = (grad_acc / len(step_losses)).tolist() if grad_acc is not None else None
+        finite = log_epoch(epoch, step_losses.tolist(), time.perf_counter() - epoch_start, grads)
+        if stopped:
+            return kit.Fitted("stopped", f"stopped by request in epoch {epoch}", model)
+        if not finite:
+            return kit.Fitted("diverged", f"loss became NaN or infinite in epoch {epoch}", model)
+    return kit.Fitted("ok", "", model)

@@ -1,7 +1,5 @@
-"""ResNet18 for one-logit binary classification, and honest pretrained
-weights.
-
-Weights are resolved in this order and the answer is recorded everywhere:
+"""Which pretrained weights an image run uses, resolved in this order and
+recorded everywhere:
 1. a file the user names (``model.weights=PATH``), loaded with
    ``weights_only=True``;
 2. torchvision's ImageNet weights: from its cache with ``auto`` (the
@@ -16,9 +14,7 @@ Weights are resolved in this order and the answer is recorded everywhere:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -27,54 +23,9 @@ from torchvision.models import ResNet18_Weights, resnet18
 
 from engine.errors import BenchError
 from engine.io import atomic_path
+from engine.models.images import ResNetConfig, ResolvedWeights, backbone_state, normaliser
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 SELF_LABEL = "self-pretrained, not ImageNet (rotation prediction on offline photos)"
-
-Mode = Literal["xgboost", "scratch", "linear_probe", "sklearn_probe", "finetune"]
-
-
-@dataclass(frozen=True)
-class ResNetConfig:
-    mode: Mode = field(default="finetune", metadata={
-        "help": "xgboost | scratch | linear_probe | sklearn_probe | finetune"})
-    weights: str = field(default="auto", metadata={
-        "help": "pretrained weights: auto (ImageNet from the torch cache, else self-pretrained; never downloads), imagenet (may download), self, or a PATH"})
-    pretext_images: int = field(default=2000, metadata={"help": "self-pretraining: rotation-task images"})
-    pretext_epochs: int = field(default=2, metadata={"help": "self-pretraining: epochs"})
-
-
-@dataclass(frozen=True)
-class ResolvedWeights:
-    kind: str  # file | imagenet | self-pretrained
-    label: str  # what figures and the console say
-    key: str  # identity, for the feature cache
-    state: dict = field(repr=False, compare=False, default_factory=dict)
-
-    def describe(self) -> dict:
-        return {"kind": self.kind, "label": self.label, "key": self.key}
-
-
-def binary_resnet18() -> nn.Module:
-    model = resnet18(weights=None)
-    model.fc = nn.Linear(model.fc.in_features, 1)
-    return model
-
-
-def backbone_state(state: dict) -> dict:
-    """A state dict without its classifier head (keys fc.*)."""
-    if "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    return {k.removeprefix("module."): v for k, v in state.items() if not k.removeprefix("module.").startswith("fc.")}
-
-
-def load_backbone(model: nn.Module, weights: ResolvedWeights) -> None:
-    missing, unexpected = model.load_state_dict(weights.state, strict=False)
-    missing = [k for k in missing if not k.startswith("fc.")]
-    if missing or unexpected:
-        raise BenchError(f"weights '{weights.label}' do not fit ResNet18: missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]}")
 
 
 def resolve_weights(cfg: ResNetConfig, image_size: int, cache_dir: Path, device: torch.device,
@@ -134,7 +85,7 @@ def _pretrain_rotation(cfg: ResNetConfig, image_size: int, device: torch.device)
     """Train ResNet18 to tell which of 0/90/180/270 degrees an image was
     rotated by, on random crops of the shipped photos (a seed apart from the
     stand-in's)."""
-    from engine.data.standin import random_crop, source_photos
+    from engine.data.images_standin import random_crop, source_photos
 
     rng = np.random.default_rng(1234)
     photos = source_photos()
@@ -159,9 +110,3 @@ def _pretrain_rotation(cfg: ResNetConfig, image_size: int, device: torch.device)
             loss.backward()
             optimizer.step()
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
-
-
-def normaliser(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-    return mean, std

@@ -12,7 +12,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from engine.figures import save
+from engine.figures import FigureContext, save
 from engine.io import write_json, write_text
 
 MODE_LABELS = {
@@ -180,22 +180,11 @@ def run_steps(record: dict, path: Path) -> str:
     return save(fig, path)
 
 
-IMAGE_FIGURES = {
-    "accuracy_vs_lr": (lr_accuracy, {"file"}),
-    "lr_table": (lr_table, set()),
-    "gallery": (gallery, {"better", "worse", "count"}),
-}
-
-
-class ImageFigureContext:
-    def __init__(self, data_for):
-        self.data_for = data_for
-
+class ImageFigureContext(FigureContext):
     def _data(self, record: dict):
         from engine.config import from_dict
-        from engine.trainers.images import ImageTrainConfig
 
-        return self.data_for(from_dict(ImageTrainConfig, record["config"]))
+        return self.data_for(from_dict(self.kind.config_type, record["config"]))
 
     def class_names(self, record: dict) -> list[str]:
         return self._data(record).class_names
@@ -205,6 +194,3 @@ class ImageFigureContext:
         name = record["predictions"]["test"]["file"][index]
         position = data.files["test"].index(name)
         return data.x["test"][position].permute(1, 2, 0).numpy()
-
-
-__all__ = ["IMAGE_FIGURES", "ImageFigureContext", "run_steps", "gallery_rows", "json"]

@@ -1,0 +1,215 @@
+"""Matplotlib figures (PNG) for runs and experiments, shared by every kind.
+
+Every figure is readable without explanation: a title, axis labels, a
+legend. Files are written atomically. Figure functions take the run records
+of one experiment (``run.json`` dicts with ``_dir`` set), the output folder,
+the figure's spec from the preset, the experiment title and a
+``FigureContext`` (which knows the kind: its metric labels, its data), and
+return the file names they wrote. Kind-specific figures live in
+``engine/figures/<kind>.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from engine.io import atomic_path  # noqa: E402
+
+LINESTYLES = {"train": "-", "val": "--", "test": ":"}
+SPLIT_LABELS = {"train": "train", "val": "validation", "test": "test"}
+
+
+class FigureContext:
+    """What figures may ask of the replay: the kind and its data. Kinds
+    subclass it for figures that need a run's model or images."""
+
+    def __init__(self, kind: Any, data_for: Callable[[Any], Any] = lambda cfg: None):
+        self.kind, self.data_for = kind, data_for
+
+    def label(self, metric: str) -> str:
+        try:
+            return self.kind.metric(metric).label
+        except KeyError:
+            return metric
+
+
+def save(fig: plt.Figure, path: Path) -> str:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path.name
+
+
+def run_label(record: dict) -> str:
+    return record.get("name", "run")
+
+
+def config_value(record: dict, key: str) -> Any:
+    value: Any = record["config"]
+    for part in key.split("."):
+        value = value[part]
+    return value
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    if window <= 1 or len(values) < window:
+        return values
+    kernel = np.ones(window) / window
+    return np.convolve(values, kernel, mode="valid")
+
+
+def status_note(record: dict) -> str:
+    return "" if record.get("status") == "ok" else f" [{record.get('status')}]"
+
+
+def split_family(kind: Any, metric: str) -> list[tuple[str, str]]:
+    """(split, metric name) for the train/val/test variants of ``metric``
+    that the kind declares, e.g. val_accuracy -> train/val/test_accuracy."""
+    base = metric.split("_", 1)[1] if metric.split("_", 1)[0] in LINESTYLES else metric
+    names = {m.name for m in kind.metrics}
+    return [(split, f"{split}_{base}") for split in LINESTYLES if f"{split}_{base}" in names]
+
+
+def loss_metric(kind: Any) -> str | None:
+    """The kind's validation loss, when it has one (the first metric ending in _loss on val)."""
+    return next((m.name for m in kind.metrics if m.name.startswith("val_") and m.name.endswith("loss")), None)
+
+
+# ------------------------------------------------------------ per-run figure
+def run_curves(record: dict, path: Path, kind: Any) -> str:
+    """Loss (when the kind has one) and the primary metric per epoch, per split."""
+    h = record["history"]
+    panels = [m for m in (loss_metric(kind), kind.primary) if m]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    for ax, metric in zip(axes[0], panels):
+        m = kind.metric(metric)
+        for split, name in split_family(kind, metric):
+            if h.get(name):
+                ax.plot(h["epoch"], h[name], LINESTYLES[split], label=SPLIT_LABELS[split])
+        family = m.label.split(" ", 1)[-1] if m.name.startswith(("train_", "val_", "test_")) else m.label
+        ylabel = kind.step_loss_label if metric.endswith("loss") else family
+        ax.set(xlabel="epoch", ylabel=ylabel + (f" ({m.unit})" if m.unit else ""), title=family.split()[-1])
+        if m.name.endswith("accuracy"):
+            ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"{record.get('experiment_title', '')}: {run_label(record)}{status_note(record)}")
+    return save(fig, path)
+
+
+# --------------------------------------------------------- experiment figures
+def curves(records: list[dict], out: Path, spec: dict, title: str, ctx: FigureContext) -> list[str]:
+    kind = ctx.kind
+    metrics = spec.get("metrics") or [loss_metric(kind) or kind.primary]
+    facet = spec.get("facet")
+    groups: dict[Any, list[dict]] = {}
+    for r in records:
+        groups.setdefault(config_value(r, facet) if facet else None, []).append(r)
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.2 * len(groups), 4.4), sharey=True, squeeze=False)
+    per_step = metrics == ["step_loss"]
+    for ax, (group, members) in zip(axes[0], groups.items()):
+        colors = plt.get_cmap("tab10")
+        for i, r in enumerate(members):
+            h = r["history"]
+            for m_index, metric in enumerate(metrics):
+                style = LINESTYLES.get(metric.split("_")[0], "-")
+                color = colors(i if len(members) > 1 else m_index)  # one run per panel: a colour per metric
+                label = run_label(r) + status_note(r)
+                if len(metrics) > 1:
+                    label += f" {ctx.label(metric)}"
+                if per_step:
+                    values = np.asarray(h.get("step_loss", []), dtype=float)
+                    steps = np.arange(1, len(values) + 1)
+                    window = max(1, len(values) // 100)
+                    ax.plot(steps, values, color=color, alpha=0.15, linewidth=0.5)
+                    ax.plot(steps[window - 1 :], smooth(values, window), color=color, label=label)
+                else:
+                    ax.plot(h["epoch"], h[metric], style, color=color, label=label)
+        if per_step:
+            ax.set_xscale("log")
+            ax.set_xlabel("step (batch), log scale; faint: raw, bold: moving average")
+        else:
+            ax.set_xlabel("epoch")
+        if all(m.endswith("loss") for m in metrics):
+            ax.set_yscale("log")
+            ax.set_ylabel(f"{kind.step_loss_label} (log scale)")
+        else:
+            units = {kind.metric(m).unit for m in metrics} - {""}
+            ax.set_ylabel(" / ".join(ctx.label(m) for m in metrics) + (f" ({', '.join(units)})" if units else ""))
+        if facet:
+            ax.set_title(f"{facet.split('.')[-1]} = {group}")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{title}: {', '.join(ctx.label(m) for m in metrics)}")
+    name = spec.get("file") or f"{'_'.join(metrics)}{'_by_' + facet.split('.')[-1] if facet else ''}.png"
+    return [save(fig, out / name)]
+
+
+def metric_vs(records: list[dict], out: Path, spec: dict, title: str, ctx: FigureContext) -> list[str]:
+    """The final train/validation/test value of a metric (default: the
+    primary metric's family) against a config key."""
+    kind = ctx.kind
+    x_key = spec["x"]
+    where = spec.get("where", {})
+    chosen = [r for r in records if all(config_value(r, k) == v for k, v in where.items())]
+    chosen = [r for r in chosen if r.get("final")]
+    chosen.sort(key=lambda r: config_value(r, x_key))
+    xs = [config_value(r, x_key) for r in chosen]
+    metric = spec.get("metric", kind.primary)
+    fig, ax = plt.subplots(figsize=(6.2, 4.2))
+    for split, name in split_family(kind, metric) or [("val", metric)]:
+        ax.plot(xs, [r["final"].get(name) for r in chosen], LINESTYLES[split], marker="o", label=SPLIT_LABELS[split])
+    leaf = x_key.split(".")[-1]
+    m = kind.metric(metric)
+    family = m.label.split(" ", 1)[-1] if m.name.startswith(("train_", "val_", "test_")) else m.label
+    ax.set(xlabel={"depth": "hidden layers (depth)", "width": "units per hidden layer (width)"}.get(leaf, leaf),
+           ylabel=f"final {family}" + (f" ({m.unit})" if m.unit else ""))
+    if leaf == "width":
+        ax.set_xscale("log", base=2)
+    ax.set_xticks(xs, [str(x) for x in xs])
+    cond = ", ".join(f"{k.split('.')[-1]} = {v}" for k, v in where.items())
+    short = family.split()[-1]
+    ax.set_title(f"{title}: {short} vs {leaf}" + (f" ({cond})" if cond else ""))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return [save(fig, out / (spec.get("file") or f"{short}_vs_{leaf}.png"))]
+
+
+def generic_figures() -> dict:
+    """The figure kinds every kind can offer."""
+    from engine.kinds import FigureKind
+
+    return {
+        "curves": FigureKind(curves, frozenset({"metrics", "facet", "file"}), metric_options=("metrics",),
+                             key_options=("facet",), help="metrics per epoch (or step_loss per step), facet KEY"),
+        "accuracy_vs": FigureKind(metric_vs, frozenset({"x", "where", "metric", "file"}), metric_options=("metric",),
+                                  key_options=("x", "where"), help="final metric vs a config key x, where {KEY = V}"),
+    }
+
+
+def summary_table(records: list[dict], kind: Any) -> str:
+    """Markdown table of an experiment's runs: the primary metric's
+    train/val/test family and its best value over epochs."""
+    columns = [name for _split, name in split_family(kind, kind.primary)] + [f"best_{kind.primary}"]
+    metrics = [kind.metric(c) for c in columns]
+    head = ("| run | status | iterations/epoch | epochs | wall time (s) | "
+            + " | ".join(m.short for m in metrics) + " |")
+    lines = [head, "|" + "---|" * (5 + len(metrics))]
+    for r in records:
+        f = r.get("final") or {}
+        h = r.get("history") or {}
+        wall = h.get("wall_time")
+        epochs = (h.get("epoch") or [0])[-1]
+        lines.append(
+            f"| {run_label(r)} | {r.get('status')} | {h.get('iterations_per_epoch', '—')} | {epochs} | "
+            f"{'—' if wall is None else format(wall, '.2f')} | "
+            + " | ".join(m.format(f.get(m.name)) for m in metrics) + " |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,38 @@
+"""The two image baselines that are not trained by gradient steps here:
+XGBoost (default parameters) on flattened pixels, and scikit-learn's
+``LogisticRegression()`` on the frozen backbone's 512-d features."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from engine.data.images import SPLITS
+
+MODES = ("xgboost", "sklearn_probe")
+
+
+def fit_classic(cfg, data, weights, device, prep) -> tuple[dict[str, np.ndarray], str]:
+    """Test/val/train probabilities of the positive class, and a note (e.g. no convergence)."""
+    from engine.trainers import images
+
+    note = ""
+    if cfg.model.mode == "xgboost":
+        from xgboost import XGBClassifier
+
+        flat = {s: data.x[s].reshape(len(data.x[s]), -1).numpy().astype(np.float32) / 255 for s in SPLITS}
+        model = XGBClassifier(random_state=cfg.system.seed, n_jobs=cfg.system.threads or None)
+        model.fit(flat["train"], data.y["train"].numpy())
+        return {s: model.predict_proba(flat[s])[:, 1] for s in SPLITS}, note
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    feats = {s: f.cpu().numpy() for s, f in images.features_of(cfg, data, weights, device, prep).items()}
+    model = LogisticRegression()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(feats["train"], data.y["train"].numpy())
+    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        note = "LogisticRegression (default parameters) stopped at max_iter before converging"
+    return {s: model.predict_proba(feats[s])[:, 1] for s in SPLITS}, note
