@@ -139,7 +139,7 @@ class Report:
     def find(self, experiment: str, **values: Any) -> dict | None:
         return find(self.records, experiment, **values)
 
-    def images(self, experiment: str) -> str:
+    def figure_links(self, experiment: str) -> str:
         return "\n\n".join(f"![{experiment}: {name}]({experiment}/{name})"
                            for name in self.figures.get(experiment, []) if name.endswith(".png"))
 

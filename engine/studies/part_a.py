@@ -95,7 +95,7 @@ def section_lr(s: Report) -> str:
         parts.append(f"With lr = {lr:g} the validation loss ends at {fmt(hist(high, 'val_loss')[-1])}, next to chance "
                      f"level ln({k}) = {fmt(math.log(k))}; its validation accuracy is "
                      f"{fmt(high['final']['val_accuracy'])}.")
-    parts += ["", s.check(high_lr_fails), s.check(low_lr_slow), s.check(middle_lrs_best), "", s.images("lr")]
+    parts += ["", s.check(high_lr_fails), s.check(low_lr_slow), s.check(middle_lrs_best), "", s.figure_links("lr")]
     return "\n".join(parts)
 
 
@@ -151,7 +151,7 @@ def section_epochs(s: Report) -> str:
     parts.append(f"Over {len(val) - 1} epochs the loss goes from {fmt(val[0])} (untrained) to train {fmt(train[-1])}, "
                  f"validation {fmt(val[-1])} and test {fmt(test[-1])}. The validation loss is lowest at epoch "
                  f"{best} ({fmt(val[best])}).")
-    parts += ["", s.check(early_drop), s.check(overfits_late), "", s.images("epochs")]
+    parts += ["", s.check(early_drop), s.check(overfits_late), "", s.figure_links("epochs")]
     return "\n".join(parts)
 
 
@@ -260,7 +260,7 @@ def section_batch_size(s: Report) -> str:
     # A property of the bench, not a measurement: no run can test it, so it is stated, not checked.
     parts += ["", "STUDY's \"BatchNorm cannot train with batch size 1\" is not tested by a run: the bench refuses "
               "BatchNorm with batch size 1 before training (BatchNorm needs at least two examples per batch)."]
-    parts += ["", s.images("batch_size"), "", s.images("batch_size_batchnorm")]
+    parts += ["", s.figure_links("batch_size"), "", s.figure_links("batch_size_batchnorm")]
     return "\n".join(parts)
 
 
@@ -299,7 +299,7 @@ def section_depth_width(s: Report) -> str:
         parts.append(f"\n**A.2.{3 if axis == 'depth' else 4} {axis.capitalize()}** ({fixed} {value}): validation "
                      f"accuracy " + ", ".join(f"{axis} {r['config']['model'][axis]}: "
                                               f"{fmt(r['final']['val_accuracy'])}" for r in series) + ".")
-    parts += ["", s.images("depth_width")]
+    parts += ["", s.figure_links("depth_width")]
     return "\n".join(parts)
 
 
@@ -376,7 +376,7 @@ def section_gradients(s: Report) -> str:
         epochs = max(len((r.get("history") or {}).get("grad_sq_norm") or []) for _, r in found)
         parts += [f"Mean ‖grad‖² per step, averaged over the {epochs} epochs:", ""] + rows + [""]
     parts += [s.check(gradients_vanish), s.check(batchnorm_gradients_explode), s.check(residual_gradients_even),
-              "", s.images("gradients")]
+              "", s.figure_links("gradients")]
     return "\n".join(parts)
 
 
@@ -408,7 +408,7 @@ def section_sine(s: Report) -> str:
     parts.append(f"Same MLP (depth {model['depth']}, width {model['width']}): raw coordinates reach validation "
                  f"accuracy {fmt(raw['final']['val_accuracy'])} (test {fmt(raw['final']['test_accuracy'])}); sin(a·x) "
                  f"features reach {fmt(sine['final']['val_accuracy'])} (test {fmt(sine['final']['test_accuracy'])}).")
-    parts += ["", s.check(sine_beats_raw), s.check(sine_near_one), "", s.images("sine")]
+    parts += ["", s.check(sine_beats_raw), s.check(sine_near_one), "", s.figure_links("sine")]
     return "\n".join(parts)
 
 

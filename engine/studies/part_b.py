@@ -93,7 +93,7 @@ def section_baselines(s: Report) -> str:
     if any(w.startswith("self-pretrained") for w in weights) or any("STAND-IN" in x for x in sources):
         parts += ["", "*Caveat: these checks ran on the embedded stand-in images and/or self-pretrained (not "
                   "ImageNet) weights; they test the bench's pipeline, not the faces study itself.*"]
-    parts += ["", s.images("baselines").replace("![baselines: gallery.png](baselines/gallery.png)", "")]
+    parts += ["", s.figure_links("baselines").replace("![baselines: gallery.png](baselines/gallery.png)", "")]
     return "\n".join(parts)
 
 
