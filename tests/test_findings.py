@@ -61,6 +61,8 @@ STEADY_DROP = {"epochs": [epochs_run([3.0 - 0.03 * i for i in range(101)])]}
 TEN_EPOCHS = {"epochs": [epochs_run([3.0] + [1.0] * 10)]}
 OVERFITS_AT_80 = {"epochs": [epochs_run([1 + (i - 80) ** 2 / 1000 for i in range(101)],
                                         train_loss=[1 / (i + 1) for i in range(101)])]}
+OVERFITS_AT_40 = {"epochs": [epochs_run([1 + (i - 40) ** 2 / 1000 for i in range(101)],
+                                        train_loss=[1 / (i + 1) for i in range(101)])]}
 TWENTY_FIVE_EPOCHS = {"epochs": [epochs_run([1 + (i - 20) ** 2 / 1000 for i in range(26)])]}
 
 FAST = [0.1, 0.9, 0.95, 0.95, 0.95]
@@ -138,11 +140,14 @@ CASES = [
     (early_drop, {}, NOT_MEASURED, "missing"),
     (overfits_late, OVERFITS_AT_80, REPRODUCED, "lowest validation loss at epoch 80 of 100"),
     (overfits_late, STEADY_DROP, NOT_REPRODUCED, "lowest validation loss at epoch 100 of 100"),
+    (overfits_late, OVERFITS_AT_40, NOT_REPRODUCED, "lowest validation loss at epoch 40 of 100"),
     (overfits_late, TWENTY_FIVE_EPOCHS, NOT_MEASURED, "the run has 25 epochs, fewer than 80"),
     (batchnorm_faster, bn_pair({"val_loss": SMOOTH, "val_accuracy": SLOW}, {"val_loss": SMOOTH, "val_accuracy": FAST}),
      REPRODUCED, "is reached at epoch 1 with BatchNorm and 3 without"),
     (batchnorm_faster, bn_pair({"val_loss": SMOOTH, "val_accuracy": FAST}, {"val_loss": SMOOTH, "val_accuracy": SLOW}),
      NOT_REPRODUCED, "at epoch 3 with BatchNorm and 1 without"),
+    (batchnorm_faster, bn_pair({"val_loss": SMOOTH, "val_accuracy": FAST}, {"val_loss": SMOOTH, "val_accuracy": FAST}),
+     NOT_REPRODUCED, "at epoch 1 with BatchNorm and 1 without"),  # a tie is not fewer epochs
     (batchnorm_faster, {"epochs": [epochs_run(SMOOTH)]}, NOT_MEASURED, ""),
     (batchnorm_smoother, bn_pair({"val_loss": JAGGED}, {"val_loss": SMOOTH}), REPRODUCED, "0.0000 with BatchNorm"),
     (batchnorm_smoother, bn_pair({"val_loss": SMOOTH}, {"val_loss": JAGGED}), NOT_REPRODUCED, "0.0000 without"),
@@ -170,7 +175,7 @@ CASES = [
     (sine_near_one, sine_runs(0.8, None), NOT_MEASURED, ""),
     (finetune_beats_probe, AS_REPORTED, REPRODUCED, "finetune 0.850 vs linear_probe 0.720"),
     (finetune_beats_probe, UPSIDE_DOWN, NOT_REPRODUCED, "finetune 0.600 vs linear_probe 0.700"),
-    (finetune_beats_probe, baselines(finetune=[0.6, 0.9], linear_probe=0.8), REPRODUCED, "finetune 0.900"),
+    (finetune_beats_probe, baselines(finetune=[0.9, 0.6], linear_probe=0.8), REPRODUCED, "finetune 0.900"),
     (finetune_beats_probe, baselines(finetune=0.85), NOT_MEASURED, ""),
     (probe_beats_scratch, AS_REPORTED, REPRODUCED, "best probe 0.730 vs scratch 0.550"),
     (probe_beats_scratch, UPSIDE_DOWN, NOT_REPRODUCED, "best probe 0.700 vs scratch 0.800"),
