@@ -55,9 +55,10 @@ def judge(measured: str | None, ok: bool | None) -> Outcome:
 class Claim:
     """One claim of the study and its check: a pure function of the run records.
 
-    Verdicts are made only in ``judge`` and ``Report.check``, so a further
-    verdict (``inconclusive`` across seeds: run the check per seed, compare)
-    is added there, not in every check.
+    Checks only measure; verdicts are made in ``judge`` and claims are judged
+    in ``Report.check``, so a further verdict (``inconclusive`` across seeds:
+    judge the claim on each seed's records, compare) is added there, not in
+    every check.
     """
 
     section: str
@@ -88,12 +89,8 @@ def usable(records: Records, experiment: str) -> list[dict]:
 
 
 def find(records: Records, experiment: str, **values: Any) -> dict | None:
-    """The run whose config has these leaf values (``lr=1.0, batchnorm=False``)."""
-    for r in usable(records, experiment):
-        flat = flatten(r["config"])
-        if all(_leaf(flat, k) == v for k, v in values.items()):
-            return r
-    return None
+    """The first run whose config has these leaf values (``lr=1.0, batchnorm=False``)."""
+    return next(iter(select(records, experiment, **values)), None)
 
 
 def select(records: Records, experiment: str, **values: Any) -> list[dict]:

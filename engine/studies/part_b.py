@@ -82,7 +82,8 @@ def section_baselines(s: Report) -> str:
     best = {m: a for m, a in best_accuracies(s.records).items() if m != BEST_PROBE}
     parts += ["Learning rates are ranked by test accuracy, as STUDY asks, so the best-of-sweep numbers are "
               "optimistic; the validation accuracy is in the table beside them.", "",
-              "Best test accuracy per baseline: " + ", ".join(f"{MODE_LABELS.get(m, m)} {fmt(a)}" for m, a in best.items())
+              "Best test accuracy per baseline: "
+              + ", ".join(f"{MODE_LABELS.get(m, m)} {fmt(a)}" for m, a in best.items())
               + " (reported: XGBoost 0.73; scratch 0.52–0.57; linear probe 0.71–0.73; sklearn probe 0.73; "
               "fine-tune 0.76–0.87).", ""]
     failed = [r for r in runs if r.get("status") != "ok"]
