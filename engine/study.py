@@ -170,7 +170,7 @@ def replay(
         log("report: not rebuilt, because --only ran part of the preset")
     elif preset.report and not (stop is not None and stop.is_set()):
         try:
-            from engine.report import write_report
+            from engine.studies import write_report
 
             files = write_report(the_plan, summary)
             log(f"report: wrote {', '.join(str(f) for f in files)}")
