@@ -141,7 +141,7 @@ def xor_surface(outputs: np.ndarray, title: str = "") -> Figure:
     axis = np.linspace(0, 1, n)
     ax.contour(axis, axis, outputs, levels=[0.5], colors="black", linewidths=1)
     for (x1, x2), target in zip([(0, 0), (0, 1), (1, 0), (1, 1)], [0, 1, 1, 0]):
-        ax.scatter([x1], [x2], s=80, color="white" if target else "black", edgecolors="black", zorder=3)
+        ax.scatter([x1], [x2], s=80, color="white" if target else "black", edgecolors="black", zorder=3, clip_on=False)
     ax.set_xlabel("input x1")
     ax.set_ylabel("input x2")
     ax.set_title(title or "XOR net output over the unit square\n(black line: output 0.5; dots: targets 0 black, 1 white)",

@@ -79,10 +79,17 @@ def embed(x_train: np.ndarray, x_test: np.ndarray, method: str, seed: int = 0) -
         return model.transform(x_train), model.transform(x_test)
     if method == "tsne":
         from sklearn.manifold import TSNE
+        from threadpoolctl import threadpool_limits
 
         both = np.concatenate([x_train, x_test])
         perplexity = min(30.0, (len(both) - 1) / 3)  # t-SNE needs perplexity < n
-        plane = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(both)
+        # One OpenMP thread: with torch's and scikit-learn's OpenMP runtimes both
+        # loaded (and numba's threads after UMAP), their idle threads spin against
+        # t-SNE's and a 210-point fit took 23 s instead of 0.5 s; one thread is
+        # as fast on a few thousand points, and keeps the result reproducible.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+            plane = tsne.fit_transform(both)
         return plane[: len(x_train)], plane[len(x_train) :]
     if method == "umap":
         import warnings
