@@ -24,9 +24,13 @@ is 100 % by construction.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Literal
 
 import numpy as np
+
+from engine import kit
+from engine.errors import BenchError
 
 EMBEDDINGS = ("pca", "tsne", "umap")
 SPACES = ("256d",) + EMBEDDINGS
@@ -192,3 +196,70 @@ def accuracy_of(table: list[dict], classifier: str, space: str, split: str) -> f
         if (row["classifier"], row["space"], row["split"]) == (classifier, space, split):
             return row["accuracy"]
     raise KeyError(f"{classifier}/{space}/{split}")
+
+
+# ------------------------------------------------------------ the bench's kind
+# One run = one space (the 256-d pixels or one 2-D embedding) with both
+# classifiers: a sweep over ``model.space`` gives the lab's table, one row
+# pair per run, and each embedding is computed once.
+@dataclass(frozen=True)
+class DigitsData:
+    dataset: str = field(default="digits", metadata={"help": "dataset name (--data digits=DIR)"})
+    path: str = field(default="", metadata={"help": "folder with train_in/out.csv, test_in/out.csv; empty = stand-in"})
+
+
+@dataclass(frozen=True)
+class DigitsModel:
+    space: Literal["256d", "pca", "tsne", "umap"] = field(default="256d", metadata={
+        "help": "where the classifiers work: the 256-d pixels or a 2-D embedding"})
+    k: int = field(default=5, metadata={"help": "neighbours of the k-NN classifier"})
+
+
+@dataclass(frozen=True)
+class DigitsConfig:
+    data: DigitsData = field(default_factory=DigitsData)
+    model: DigitsModel = field(default_factory=DigitsModel)
+    system: kit.SystemConfig = field(default_factory=kit.SystemConfig)
+
+
+def check_config(cfg: DigitsConfig) -> None:
+    kit.check_common(cfg)
+    if cfg.model.k < 1:
+        raise BenchError(f"model.k must be at least 1 (got {cfg.model.k})")
+
+
+def fit(cfg: DigitsConfig, data, session: kit.RunSession) -> kit.Fitted:
+    """Embed (unless 256-d), then the nearest-centre and k-NN classifiers;
+    each phase is a step of the run's one epoch."""
+    space, started = cfg.model.space, time.perf_counter()
+    phases = 3
+    session.start(1, phases, "cpu", note=f"space {space}, k = {cfg.model.k}")
+    # -- the space
+    x = {"train": data.x["train"], "test": data.x["test"]}
+    if space != "256d":
+        x["train"], x["test"] = embed(x["train"], x["test"], space, cfg.system.seed)
+    if session.tick(1, 0, phases):
+        return kit.Fitted("stopped", "stopped by request after the embedding")
+    # -- the classifiers
+    centres = class_centres(x["train"], data.y["train"], data.num_classes)
+    table, matrices = [], {}
+    for step, classifier in enumerate(CLASSIFIERS, start=1):
+        for split in ("train", "test"):
+            if classifier == "centre":
+                pred = nearest_centre_predict(centres, x[split])
+            else:
+                pred = knn_predict(x["train"], data.y["train"], x[split], cfg.model.k)
+            table.append({"classifier": classifier, "space": space, "split": split,
+                          **score(data.y[split], pred)})
+            matrices[f"{classifier}/{split}"] = confusion(data.y[split], pred, data.num_classes).tolist()
+        if session.tick(1, step, phases):
+            return kit.Fitted("stopped", f"stopped by request after the {classifier} classifier")
+    # -- record
+    metrics = {f"{row['split']}_{row['classifier']}_accuracy": row["accuracy"] for row in table}
+    session.epoch_end(1, metrics, (), time.perf_counter() - started)
+    distances = centre_distances(centres)
+    extra = {"table": table, "confusion": matrices, "centre_distances": distances.tolist(),
+             "closest_pairs": closest_pairs(distances)}
+    if space != "256d":
+        extra["embedding"] = {"train": np.round(x["train"], 4).tolist(), "train_labels": data.y["train"].tolist()}
+    return kit.Fitted("ok", "", extra={"digits": extra})

@@ -18,9 +18,13 @@ learn); ``epochs_run`` says when.
 
 from __future__ import annotations
 
-from typing import Callable
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Literal
 
 import numpy as np
+
+from engine import kit
 
 MODES = ("batch", "online")
 INIT_STD = 0.01
@@ -79,7 +83,7 @@ def train(
     num_classes: int = 10,
 ) -> dict:
     """Train for up to ``epochs`` epochs. ``on_epoch(epoch, metrics)`` is
-    called after each (epoch from 1) with ``train_accuracy``,
+    called after each (epoch from 1; a true return value stops training) with ``train_accuracy``,
     ``test_accuracy`` (of the weights at the end of the epoch) and
     ``updates`` (misclassified examples that caused an update).
     Returns ``{"history": [metrics per epoch], "weights": (d + 1, k),
@@ -109,8 +113,8 @@ def train(
             "updates": updates,
         }
         history.append(metrics)
-        if on_epoch is not None:
-            on_epoch(epoch, dict(metrics))
+        if on_epoch is not None and on_epoch(epoch, dict(metrics)):
+            break  # the caller asked to stop
         # -- stop when the training set is separated
         if metrics["train_accuracy"] == 1.0:
             break
@@ -122,3 +126,57 @@ def train(
         "train_accuracy": history[-1]["train_accuracy"],
         "test_accuracy": history[-1]["test_accuracy"],
     }
+
+
+# ------------------------------------------------------------ the bench's kind
+@dataclass(frozen=True)
+class PerceptronData:
+    dataset: str = field(default="digits", metadata={"help": "dataset name (--data digits=DIR)"})
+    path: str = field(default="", metadata={"help": "folder with train_in/out.csv, test_in/out.csv; empty = stand-in"})
+
+
+@dataclass(frozen=True)
+class PerceptronModel:
+    mode: Literal["batch", "online"] = field(default="batch", metadata={
+        "help": "batch: one summed update per epoch; online: an update after every wrong example"})
+
+
+@dataclass(frozen=True)
+class PerceptronOptim:
+    lr: float = field(default=0.1, metadata={"help": "step of the perceptron rule"})
+    epochs: int = field(default=50, metadata={"help": "passes over the training set (stops early at 100 % train)"})
+
+
+@dataclass(frozen=True)
+class PerceptronConfig:
+    data: PerceptronData = field(default_factory=PerceptronData)
+    model: PerceptronModel = field(default_factory=PerceptronModel)
+    optim: PerceptronOptim = field(default_factory=PerceptronOptim)
+    system: kit.SystemConfig = field(default_factory=kit.SystemConfig)
+
+
+def check_config(cfg: PerceptronConfig) -> None:
+    kit.check_common(cfg)
+
+
+def fit(cfg: PerceptronConfig, data, session: kit.RunSession) -> kit.Fitted:
+    """Train one perceptron (one mode) on the digits; an epoch's metrics stream as it ends."""
+    session.start(cfg.optim.epochs, 1, "cpu", note=f"{cfg.model.mode} updates, numpy")
+    clock = {"t": time.perf_counter()}
+
+    def on_epoch(epoch: int, metrics: dict) -> bool:
+        now = time.perf_counter()
+        session.epoch_end(epoch, {"train_accuracy": metrics["train_accuracy"],
+                                  "test_accuracy": metrics["test_accuracy"]},
+                          [metrics["updates"]], now - clock["t"])
+        clock["t"] = now
+        return session.tick(epoch, 0, 1)
+
+    result = train(data.x["train"], data.y["train"], data.x["test"], data.y["test"], mode=cfg.model.mode,
+                   epochs=cfg.optim.epochs, lr=cfg.optim.lr, seed=cfg.system.seed, on_epoch=on_epoch)
+    if session.stop_requested:
+        return kit.Fitted("stopped", f"stopped by request after epoch {result['epochs_run']}")
+    separated = result["train_accuracy"] == 1.0
+    return kit.Fitted("ok", "", extra={"perceptron": {
+        "epochs_run": result["epochs_run"], "separated": separated,
+        "updates": [h["updates"] for h in result["history"]]}})

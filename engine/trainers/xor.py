@@ -22,9 +22,14 @@ A net has *solved* XOR when all four outputs are on the right side of 0.5.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Literal
 
 import numpy as np
+
+from engine import kit
+from engine.errors import BenchError
 
 INPUTS = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 TARGETS = np.array([0.0, 1.0, 1.0, 0.0])
@@ -191,3 +196,69 @@ def surface(weights: dict[str, np.ndarray], n: int = 50) -> np.ndarray:
     x1, x2 = np.meshgrid(axis, axis)
     points = np.column_stack([x1.ravel(), x2.ravel()])
     return forward(weights, points).reshape(n, n)
+
+
+# ------------------------------------------------------------ the bench's kind
+@dataclass(frozen=True)
+class XorData:
+    dataset: str = field(default="xor", metadata={"help": "the four XOR points (nothing to load)"})
+
+
+@dataclass(frozen=True)
+class XorModel:
+    init: Literal["uniform", "normal"] = field(default="uniform", metadata={
+        "help": "uniform: U(-1, 1); normal: N(0, 0.5^2) clipped to [-1, 1]"})
+    seeds: int = field(default=50, metadata={"help": "nets trained together, seeds seed .. seed + seeds - 1"})
+
+
+@dataclass(frozen=True)
+class XorOptim:
+    lr: float = field(default=0.8, metadata={"help": "gradient descent step"})
+    epochs: int = field(default=4000, metadata={"help": "full-batch gradient steps (each sees the 4 points)"})
+    log_every: int = field(default=100, metadata={"help": "epochs between two recorded points (progress, history)"})
+
+
+@dataclass(frozen=True)
+class XorConfig:
+    data: XorData = field(default_factory=XorData)
+    model: XorModel = field(default_factory=XorModel)
+    optim: XorOptim = field(default_factory=XorOptim)
+    system: kit.SystemConfig = field(default_factory=kit.SystemConfig)
+
+
+def check_config(cfg: XorConfig) -> None:
+    kit.check_common(cfg)
+    if cfg.model.seeds < 1:
+        raise BenchError(f"model.seeds must be at least 1 (got {cfg.model.seeds})")
+    if cfg.optim.log_every < 1:
+        raise BenchError(f"optim.log_every must be at least 1 (got {cfg.optim.log_every})")
+
+
+def fit(cfg: XorConfig, data, session: kit.RunSession) -> kit.Fitted:
+    """One (lr, init) setting: ``model.seeds`` nets trained together as one
+    array computation; every ``log_every`` epochs the mean loss over nets and
+    the share of nets that solve XOR so far are recorded."""
+    seeds = list(range(cfg.system.seed, cfg.system.seed + cfg.model.seeds))
+    weights = stacked_init(cfg.model.init, seeds)
+    epochs, every = cfg.optim.epochs, cfg.optim.log_every
+    session.start(epochs, 1, "cpu", note=f"{len(seeds)} nets trained together, numpy")
+    done = 0
+    while done < epochs:
+        # -- descend one block of epochs (the loss is each step's, before the step)
+        started = time.perf_counter()
+        block = min(every, epochs - done)
+        weights, losses = descend(weights, cfg.optim.lr, block)
+        done += block
+        # -- evaluate and record
+        outputs = forward(weights)
+        metrics = {"loss": float(np.mean(loss(weights))), "solve_rate": float(np.mean(solved(outputs)))}
+        if not session.epoch_end(done, metrics, losses.mean(axis=-1), time.perf_counter() - started):
+            return kit.Fitted("diverged", f"loss became NaN by epoch {done}")
+        if session.tick(done, 0, 1):
+            return kit.Fitted("stopped", f"stopped by request at epoch {done}")
+    # -- keep per net: solved, final loss, outputs; and the weights of every net
+    ok, final = solved(forward(weights)), loss(weights)
+    return kit.Fitted("ok", "", extra={"xor": {
+        "seeds": seeds, "solved": [bool(v) for v in ok], "final_loss": [float(v) for v in final],
+        "outputs": forward(weights).tolist(),
+        "weights": {name: value.tolist() for name, value in weights.items()}}})
