@@ -11,7 +11,7 @@ import pytest
 
 from engine.data import digits as data
 from engine.errors import BenchError
-from engine.plots_labs import centre_distance_heatmap, confusion_matrix_figure, embedding_scatter
+from engine.figures.digits import centre_distance_heatmap, confusion_matrix_figure, embedding_scatter
 from engine.trainers import digits as lab
 
 ROW = ",".join(["-1"] * 255 + ["0.5"])

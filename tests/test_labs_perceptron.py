@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.data.digits import load_digits
-from engine.plots_labs import perceptron_accuracy
+from engine.figures.perceptron import perceptron_accuracy
 from engine.trainers import perceptron
 
 

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from engine.plots_labs import xor_loss_curves, xor_surface
+from engine.figures.xor import xor_loss_curves, xor_surface
 from engine.trainers import xor
 
 # hidden 1 = OR, hidden 2 = AND, output = OR and not AND: solves XOR by hand

@@ -19,7 +19,7 @@ from engine.figures import save
 from engine.io import write_json, write_text
 
 DIGIT_COLOURS = "tab10"
-SPACE_TITLES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP", "256d": "256-d pixels"}
+SPACE_TITLES = {"256d": "256-d pixels", "pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 CLASSIFIER_TITLES = {"centre": "nearest centre", "knn": "k-NN"}
 
 
