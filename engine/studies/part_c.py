@@ -131,7 +131,7 @@ def online_not_better_on_test(records: Records) -> Outcome:
 
 
 @claim("C.2", "both schedules generalise worse than they fit: test accuracy below train accuracy")
-def test_below_train(records: Records) -> Outcome:
+def generalise_below_fit(records: Records) -> Outcome:
     runs = perceptron_runs(records)
     if not runs:
         return judge(None, None)
@@ -143,7 +143,7 @@ def test_below_train(records: Records) -> Outcome:
 def section_perceptron(s: Report) -> str:
     parts = ["## C.2 Multi-class perceptron (experiment `perceptron`)", ""]
     runs = s.records.get("perceptron", [])
-    claims = (online_separates, online_not_better_on_test, test_below_train)
+    claims = (online_separates, online_not_better_on_test, generalise_below_fit)
     if not runs:
         s.check_quietly(*claims)
         return "\n".join(parts + ["Not measured: the `perceptron` experiment has no runs."])
