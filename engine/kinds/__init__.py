@@ -217,7 +217,7 @@ def default_kind() -> Kind:
 
 
 def datasets() -> dict[str, Kind]:
-    """Every dataset name a kind answers to, with the first kind (by name)
+    """Every dataset name a kind answers to, with the first registered kind
     that answers to it; ``dataset_choices`` lists every (dataset, kind) pair."""
     load_kinds()
     out: dict[str, Kind] = {}
