@@ -13,8 +13,19 @@ import tomli_w
 
 from engine.config import apply_overrides, parse_value, leaf_types, resolve_key
 from engine.errors import BenchError
-from engine.kinds import datasets, default_kind, get_kind
+from engine.kinds import dataset_choices, default_kind, get_kind
 from engine.preset import Experiment, Preset, load_preset
+
+
+def choice_value(dataset: str, kind: str) -> str:
+    """The dataset name, or ``kind:dataset`` when more than one kind reads it."""
+    shared = sum(name == dataset for name, _ in dataset_choices()) > 1
+    return f"{kind}:{dataset}" if shared else dataset
+
+
+def choices() -> list[tuple[str, str]]:
+    """(label, value) of every dataset a kind reads, for the Setup screen."""
+    return [(f"{name} ({kind.title})", choice_value(name, kind.name)) for name, kind in dataset_choices()]
 
 
 @dataclass
@@ -40,8 +51,15 @@ class SetupState:
     def dataset(self) -> str:
         return self.settings.get("data.dataset") or self.config_type().data.dataset
 
-    def set_dataset(self, dataset: str) -> None:
-        kind = datasets()[dataset].name
+    @property
+    def choice(self) -> str:
+        """The dataset Select's value for this state (see ``choices``)."""
+        return choice_value(self.dataset, self.kind)
+
+    def set_dataset(self, choice: str) -> None:
+        """``choice`` is a dataset name, or ``kind:dataset`` where several kinds read that dataset."""
+        kind, _, dataset = choice.rpartition(":")
+        kind = kind or next(k.name for name, k in dataset_choices() if name == dataset)
         if kind != self.kind:
             self.kind, self.settings, self.grid, self.zipped, self.extra_runs = kind, {}, {}, {}, []
             self.figures = []

@@ -14,11 +14,11 @@ from textual.widgets import (Button, Footer, Header, Input, Label, OptionList, S
 from textual.widgets.option_list import Option
 from textual_plotext import PlotextPlot
 
-from benchtui.setup_state import SetupState
+from benchtui.setup_state import SetupState, choices
 from benchtui.widgets.thumbnail import Thumbnail
 from benchtui.widgets.forms import ConfigForm
 from engine.errors import BenchError
-from engine.kinds import datasets, get_kind
+from engine.kinds import get_kind
 
 
 class LoadPreset(ModalScreen[tuple[Path, str] | None]):
@@ -92,8 +92,7 @@ class SetupScreen(Screen):
                 with VerticalScroll():
                     with Horizontal(classes="form-row"):
                         yield Label("dataset", classes="form-key")
-                        yield Select([(f"{name} ({kind.title})", name) for name, kind in datasets().items()],
-                                     value=state.dataset, allow_blank=False, id="dataset-select")
+                        yield Select(choices(), value=state.choice, allow_blank=False, id="dataset-select")
                     with Horizontal(classes="form-row"):
                         yield Label("folder", classes="form-key")
                         yield Input(value=str(state.settings.get("data.path", "")),
@@ -283,7 +282,7 @@ class SetupScreen(Screen):
                 self.notify(str(exc), severity="error")
                 return
             with self.prevent(Select.Changed):
-                self.query_one("#dataset-select", Select).value = self.app.setup_state.dataset
+                self.query_one("#dataset-select", Select).value = self.app.setup_state.choice
             await self.rebuild_forms()
             self.fill_sweep()
             self.update_count()

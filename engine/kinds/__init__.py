@@ -173,14 +173,11 @@ _loaded = False
 
 
 def register(kind: Kind) -> Kind:
-    """Add a kind (a later registration of the same name replaces it)."""
-    for other in KINDS.values():
-        if other.name == kind.name:
-            continue
-        shared = set(other.datasets) & set(kind.datasets)
-        if shared:
-            raise BenchError(f"kind '{kind.name}': dataset name(s) {', '.join(sorted(shared))} already belong "
-                             f"to kind '{other.name}'")
+    """Add a kind (a later registration of the same name replaces it).
+
+    Several kinds may answer to one dataset name (the labs' ``digits`` feeds
+    both the distance lab and the perceptron): ``--data NAME=DIR`` then
+    applies to every run whose ``data.dataset`` is NAME, whatever its kind."""
     KINDS[kind.name] = kind
     return kind
 
@@ -220,9 +217,20 @@ def default_kind() -> Kind:
 
 
 def datasets() -> dict[str, Kind]:
-    """Every dataset name a kind answers to, with its kind."""
+    """Every dataset name a kind answers to, with the first registered kind
+    that answers to it; ``dataset_choices`` lists every (dataset, kind) pair."""
     load_kinds()
-    return {name: kind for kind in KINDS.values() for name in kind.datasets}
+    out: dict[str, Kind] = {}
+    for kind in KINDS.values():
+        for name in kind.datasets:
+            out.setdefault(name, kind)
+    return out
+
+
+def dataset_choices() -> list[tuple[str, Kind]]:
+    """Every (dataset name, kind) pair: what the Setup screen offers."""
+    load_kinds()
+    return [(name, kind) for kind in KINDS.values() for name in kind.datasets]
 
 
 def dataset_of(cfg: Any) -> str:
