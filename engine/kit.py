@@ -150,8 +150,9 @@ class RunSession:
         values = tuple((k, float(v)) for k, v in metrics.items())
         emit(self.callbacks, "on_epoch_end", EpochEnd(self.run_id, epoch, values, step_losses, seconds,
                                                       tuple(grad_sq_norm) if grad_sq_norm is not None else None))
-        losses = [v for k, v in values if k.endswith("loss")] + list(step_losses)
-        return all(math.isfinite(v) for v in losses)
+        # diverged: a training step's loss, or a loss measured on held-out data, is not finite
+        watched = [v for k, v in values if k.endswith("loss") and not k.startswith(("train_", "test_"))]
+        return all(math.isfinite(v) for v in watched + list(step_losses))
 
 
 def run_fit(kind: Any, cfg: Any, data: Any, callbacks: Iterable[Callback] = (),
@@ -174,3 +175,28 @@ def run_fit(kind: Any, cfg: Any, data: Any, callbacks: Iterable[Callback] = (),
     wall = time.perf_counter() - started
     emit(session.callbacks, "on_run_end", RunEnd(run_id, fitted.status, fitted.message, wall))
     return FitResult(fitted.status, fitted.message, session.history.data, fitted.model, fitted.extra)
+
+
+def run_fit_stack(kind: Any, cfgs: list[Any], data: Any, callbacks: list[Iterable[Callback]],
+                  stop: threading.Event | None, run_ids: list[str]) -> list[FitResult]:
+    """Train runs together with ``kind.fit_stack(cfgs, data, sessions)``; every
+    member gets its own events and a ``RunEnd``, whatever happens."""
+    sessions = [RunSession(kind.name, run_id, cfg, cbs, stop) for cfg, cbs, run_id in zip(cfgs, callbacks, run_ids)]
+    started = time.perf_counter()
+    fitted = [Fitted(status="failed") for _ in cfgs]
+    try:
+        for cfg in cfgs:
+            kind.check_config(cfg)
+        with cpu_threads(getattr(getattr(cfgs[0], "system", None), "threads", 0)):
+            fitted = kind.fit_stack(cfgs, data, sessions)
+    except Exception as exc:  # noqa: BLE001 - every member ends as failed; their folders are still written
+        message = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
+        fitted = [Fitted("failed", message) for _ in cfgs]
+    wall = time.perf_counter() - started
+    results = []
+    for cfg, session, out in zip(cfgs, sessions, fitted):
+        if not session.started:
+            session.start(0, 0, getattr(getattr(cfg, "system", None), "device", "?"))
+        emit(session.callbacks, "on_run_end", RunEnd(session.run_id, out.status, out.message, wall))
+        results.append(FitResult(out.status, out.message, session.history.data, out.model, out.extra))
+    return results

@@ -34,6 +34,7 @@ class ReplayOptions:
     only: list[str] = field(default_factory=list)
     device: str | None = None
     force: bool = False
+    stack: bool = True  # train runs that can share a stacked model together (see Kind.stack_key)
 
 
 @dataclass
@@ -147,15 +148,25 @@ def replay(
     for exp_name, runs in by_experiment.items():
         exp = runs[0].experiment
         kind = get_kind(exp.kind)
-        records = []
+        done: dict[str, dict] = {}
+        pending: list[PlannedRun] = []
         for run in runs:
-            if stop is not None and stop.is_set():
-                break
             record = None if the_plan.options.force else load_finished(run.run_dir, config_hash(run.config))
             if record is not None:
                 log(f"{run.run_id}: already finished ({record['status']}), skipped")
+                done[run.name] = record
             else:
-                record = _train_one(the_plan, run, callbacks_for(run), stop)
+                pending.append(run)
+        for group in _stacks(kind, pending, the_plan.options.stack):
+            if stop is not None and stop.is_set():
+                break
+            for run, record in zip(group, _train_group(the_plan, group, callbacks_for, stop)):
+                done[run.name] = record
+        records = []
+        for run in runs:  # in the preset's order, whatever trained together
+            if run.name not in done:
+                continue
+            record = done[run.name]
             record["_dir"] = str(run.run_dir)
             status = record["status"]
             summary.counts[status] = summary.counts.get(status, 0) + 1
@@ -180,11 +191,30 @@ def replay(
     return summary
 
 
-def _train_one(the_plan: Plan, run: PlannedRun, callbacks: list[Callback], stop) -> dict:
-    kind = get_kind(run.experiment.kind)
-    data = the_plan.data_for(run.config, run.experiment.kind)
-    device = resolve_device(run.config.system.device)
-    writer = RunWriter(run.run_dir, {
+def _stacks(kind, runs: list[PlannedRun], allowed: bool) -> list[list[PlannedRun]]:
+    """Runs to train, grouped: runs with the same stack key train together
+    (the kind says which can); the others one by one, in order."""
+    groups: dict[Any, list[PlannedRun]] = {}
+    order: list[list[PlannedRun]] = []
+    for run in runs:
+        key = kind.stack_key(run.config) if allowed and kind.fit_stack is not None else None
+        if key is None:
+            order.append([run])
+        elif key in groups:
+            groups[key].append(run)
+        else:
+            groups[key] = [run]
+            order.append(groups[key])
+    return order
+
+
+def _train_group(the_plan: Plan, group: list[PlannedRun], callbacks_for, stop) -> list[dict]:
+    """Train one run, or several together; write each one's run folder."""
+    first = group[0]
+    kind = get_kind(first.experiment.kind)
+    data = the_plan.data_for(first.config, first.experiment.kind)
+    device = resolve_device(first.config.system.device)
+    writers = [RunWriter(run.run_dir, {
         "preset": the_plan.preset.name,
         "experiment": run.experiment.name,
         "experiment_title": run.experiment.title,
@@ -196,16 +226,23 @@ def _train_one(the_plan: Plan, run: PlannedRun, callbacks: list[Callback], stop)
         "seed": run.config.system.seed,
         "data": kind.describe_data(data),
         "environment": environment(device),
-    })
-    result = kind.train(run.config, data, callbacks=[writer, *callbacks], stop=stop, run_id=run.run_id)
-    record = writer.record
-    artifacts: list[str] = []
-    if result.status != "failed":
-        try:
-            artifacts = kind.save_artifacts(result, run.run_dir, record, data)
-        except Exception as exc:  # noqa: BLE001 - the run is kept, the failure recorded
-            record.update(status="failed", message=f"saving outputs failed: {type(exc).__name__}: {exc}")
-    return writer.finish(kind.final_metrics(record["history"]), artifacts)
+    }) for run in group]
+    callbacks = [[writer, *callbacks_for(run)] for writer, run in zip(writers, group)]
+    if len(group) == 1:
+        results = [kind.train(first.config, data, callbacks=callbacks[0], stop=stop, run_id=first.run_id)]
+    else:
+        results = kind.train_stack([run.config for run in group], data, callbacks, stop, [r.run_id for r in group])
+    records = []
+    for run, writer, result in zip(group, writers, results):
+        record = writer.record
+        artifacts: list[str] = []
+        if result.status != "failed":
+            try:
+                artifacts = kind.save_artifacts(result, run.run_dir, record, data)
+            except Exception as exc:  # noqa: BLE001 - the run is kept, the failure recorded
+                record.update(status="failed", message=f"saving outputs failed: {type(exc).__name__}: {exc}")
+        records.append(writer.finish(kind.final_metrics(record["history"]), artifacts))
+    return records
 
 
 def _experiment_outputs(the_plan: Plan, exp: Experiment, kind, records: list[dict], summary: ReplaySummary,

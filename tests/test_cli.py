@@ -158,7 +158,7 @@ def test_a_run_that_crashes_is_failed_and_the_replay_goes_on(setup, monkeypatch)
         return real_fit(cfg, data, session)
 
     from engine import kinds
-    monkeypatch.setitem(kinds.KINDS, "mlp", dataclasses.replace(kinds.KINDS["mlp"], fit=flaky_fit))
+    monkeypatch.setitem(kinds.KINDS, "mlp", dataclasses.replace(kinds.KINDS["mlp"], fit=flaky_fit, fit_stack=None))
     result = CliRunner().invoke(cli, ["replay", str(preset), "--no-ui", "--runs-dir", str(runs),
                                       "--data", f"cities={data}", "--only", "lr"])
     assert result.exit_code == 1

@@ -102,6 +102,9 @@ class Kind:
     figure_context: Callable[..., Any] | None = None  # (kind, data_for) -> context for figures
     packages: tuple[str, ...] = ()  # versions recorded in run.json
     default: bool = False  # the kind of an [[experiment]] that names none
+    # runs whose stack_key is equal (and not None) train together: fit_stack(cfgs, data, sessions) -> [Fitted]
+    stack_key: Callable[[Any], Any] | None = None
+    fit_stack: Callable[..., list] | None = None
     description: str = ""
 
     # ---------------------------------------------------------------- metrics
@@ -166,6 +169,13 @@ class Kind:
         from engine.kit import run_fit
 
         return run_fit(self, cfg, data, callbacks, stop, run_id)
+
+    def train_stack(self, cfgs: list, data: Any, callbacks: list, stop: threading.Event | None = None,
+                    run_ids: list[str] | None = None) -> list:
+        """Train runs together as one stacked model (see ``stack_key``)."""
+        from engine.kit import run_fit_stack
+
+        return run_fit_stack(self, cfgs, data, callbacks, stop, run_ids or [f"run{i}" for i in range(len(cfgs))])
 
 
 KINDS: dict[str, Kind] = {}

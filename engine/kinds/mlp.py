@@ -13,6 +13,7 @@ from engine.figures import mlp as figures
 from engine.io import atomic_path
 from engine.kinds import FigureKind, Kind, Preview, per_split, register
 from engine.trainers import mlp as trainer
+from engine.trainers import mlp_stacked
 
 METRICS = per_split("loss", "lower", fmt=".4f") + per_split("accuracy", "higher", short="acc")
 
@@ -37,6 +38,7 @@ def preview(data) -> Preview:
 
 
 def save(result, run_dir: Path, record: dict, data) -> list[str]:
+    record.update(result.extra)  # e.g. which runs it trained stacked with
     with atomic_path(run_dir / "model.pt") as tmp:
         torch.save({k: v.detach().cpu() for k, v in result.model.state_dict().items()}, tmp)
     return ["model.pt", run_curves(record, run_dir / "curves.png", KIND)]
@@ -47,7 +49,9 @@ KIND = register(Kind(
     title="MLP classifier on points, Part A",
     description="STUDY Part A: an MLP predicts a city's country from (long, lat)",
     config_type=trainer.MLPTrainConfig,
-    fit=trainer.fit,
+    fit=mlp_stacked.fit,
+    stack_key=mlp_stacked.stack_key,
+    fit_stack=mlp_stacked.fit_stack,
     check_config=trainer.check_config,
     datasets={"cities": "a folder with train.csv, validation.csv, test.csv (columns long, lat, country)"},
     load_data=load,

@@ -1,0 +1,65 @@
+"""Stacked training vs one run after another (STUDY Part A's MLP).
+
+Trains 20 MLPs of the study's default shape (depth 6, width 16; 4 learning
+rates x 5 seeds, 50 epochs, batch size 256, Adam) on the embedded cities
+default twice in one process on the CPU: once one after another with the
+engine (``Kind.train``, the way a replay trains a run alone), once as one
+stacked model (``Kind.train_stack``: batched matmuls, per-member learning
+rates). Prints both wall times, the largest difference in final validation
+accuracy between a run alone and the same run stacked, and a last line
+``speedup: <alone / stacked>x``.
+
+    python benchmarks/stacked.py            # 20 runs x 50 epochs
+    python benchmarks/stacked.py --quick    # 5 epochs: a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from engine.config import apply_overrides  # noqa: E402
+from engine.kinds import get_kind  # noqa: E402
+
+LRS = (0.1, 0.01, 0.001, 0.0001)
+SEEDS = (1, 2, 3, 4, 5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="5 epochs instead of 50")
+    parser.add_argument("--data-root", default="data", help="where the embedded default is cached")
+    args = parser.parse_args()
+    kind = get_kind("mlp")
+    epochs = 5 if args.quick else 50
+    cfgs = [apply_overrides(kind.config_type(), {"optim.lr": lr, "system.seed": seed, "optim.epochs": epochs,
+                                                 "optim.batch_size": 256, "system.device": "cpu"})
+            for lr in LRS for seed in SEEDS]
+    data = kind.load_data(cfgs[0], Path(args.data_root))
+    print(f"{len(cfgs)} MLPs (depth 6, width 16), {epochs} epochs, batch size 256, "
+          f"{data.sizes()['train']} training rows, CPU")
+
+    started = time.perf_counter()
+    alone = [kind.train(cfg, data) for cfg in cfgs]
+    t_alone = time.perf_counter() - started
+
+    started = time.perf_counter()
+    stacked = kind.train_stack(cfgs, data, [[] for _ in cfgs])
+    t_stacked = time.perf_counter() - started
+
+    diffs = [abs(a.history["val_accuracy"][-1] - s.history["val_accuracy"][-1]) for a, s in zip(alone, stacked)]
+    print(f"one after another: {t_alone:8.2f} s ({1000 * t_alone / len(cfgs):.0f} ms a run)")
+    print(f"stacked:           {t_stacked:8.2f} s ({1000 * t_stacked / len(cfgs):.0f} ms a run)")
+    print(f"statuses alone {sorted({r.status for r in alone})}, stacked {sorted({r.status for r in stacked})}")
+    print(f"largest |val accuracy alone - stacked|: {max(diffs):.4f} (mean {sum(diffs) / len(diffs):.4f})")
+    print(f"speedup: {t_alone / t_stacked:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Train several MLP runs of one sweep together, as one stacked model.
+
+Runs that share a model shape and a batch schedule (same data, depth, width,
+features, batch size, epochs) but differ in seed, learning rate or weight
+decay are stacked: every Linear layer becomes one (members, in, out) tensor
+and a step is a handful of batched matmuls (``torch.baddbmm``) instead of
+one small model per run. Each member keeps everything it would have had
+alone: its initial weights (built from its own seed exactly as ``fit``
+builds them), its own batch order (its own seeded permutation each epoch),
+its own learning rate and weight decay (Adam, written out below with
+per-member step sizes), its own events and run record. A member whose loss
+becomes NaN is recorded as diverged at that epoch and the others go on.
+
+What cannot be stacked trains alone (``stack_key`` returns None): BatchNorm
+(batch statistics would need a per-member module), residual blocks and
+gradient recording.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Hashable
+
+import torch
+from torch import nn
+
+from engine import kit
+from engine.data.mlp import CitySplits
+from engine.system import resolve_device, seed_everything
+from engine.trainers import mlp
+from engine.trainers.mlp import SPLIT_KEYS, MLPTrainConfig, build_model, make_batches
+from engine.models.mlp import Standardize
+
+BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, as the runs trained alone use
+
+
+def fit(cfg: MLPTrainConfig, data: CitySplits, session: kit.RunSession) -> kit.Fitted:
+    """The ``mlp`` kind's fit: a run that could stack trains as a stack of
+    one, so its numbers are the same whether it trained alone or with
+    others; the rest (BatchNorm, residual, gradient recording) by
+    ``engine.trainers.mlp.fit``."""
+    if stack_key(cfg) is None:
+        return mlp.fit(cfg, data, session)
+    return fit_stack([cfg], data, [session])[0]
+
+
+def stack_key(cfg: MLPTrainConfig) -> Hashable | None:
+    """Runs with the same key can train together; None: this run trains alone."""
+    m, o, s = cfg.model, cfg.optim, cfg.system
+    if m.batchnorm or m.residual or s.record_grads:
+        return None
+    return (cfg.data, m.standardize, m.depth, m.width, m.sine_features, m.sine_scales,
+            o.batch_size, o.epochs, s.device, s.threads)
+
+
+class Stack:
+    """The members' Linear layers as stacked tensors, and their forward pass."""
+
+    def __init__(self, models: list[nn.Module], device: torch.device):
+        layers = [list(model.linear_layers()) for model in models]
+        self.weights = [torch.stack([ls[i].weight.detach().T for ls in layers]).to(device).requires_grad_()
+                        for i in range(len(layers[0]))]  # (members, in, out)
+        self.biases = [torch.stack([ls[i].bias.detach()[None] for ls in layers]).to(device).requires_grad_()
+                       for i in range(len(layers[0]))]  # (members, 1, out)
+
+    @property
+    def params(self) -> list[torch.Tensor]:
+        return self.weights + self.biases
+
+    def __call__(self, h: torch.Tensor) -> torch.Tensor:
+        """(members, n, features) -> (members, n, classes) logits."""
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b, h, w)
+            if i < last:
+                h = torch.relu(h)
+        return h
+
+    def write_back(self, models: list[nn.Module]) -> None:
+        """Copy each member's trained weights into its own module."""
+        with torch.no_grad():
+            for k, model in enumerate(models):
+                for layer, w, b in zip(model.linear_layers(), self.weights, self.biases):
+                    layer.weight.copy_(w[k].T)
+                    layer.bias.copy_(b[k, 0])
+
+
+class StackedAdam:
+    """Adam (L2 weight decay added to the gradient, like torch.optim.Adam)
+    with a learning rate and a weight decay per member."""
+
+    def __init__(self, params: list[torch.Tensor], lr: torch.Tensor, weight_decay: torch.Tensor):
+        self.params, self.lr, self.wd, self.step_count = params, lr, weight_decay, 0
+        self.decays = bool((weight_decay != 0).any())
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.step_count += 1
+        b1, b2 = BETAS
+        correction1 = 1 - b1 ** self.step_count
+        correction2_sqrt = math.sqrt(1 - b2 ** self.step_count)
+        views = [(-1,) + (1,) * (p.dim() - 1) for p in self.params]
+        grads = [p.grad for p in self.params]
+        if self.decays:
+            torch._foreach_add_(grads, torch._foreach_mul(self.params, [self.wd.view(v) for v in views]))
+        torch._foreach_mul_(self.m, b1)
+        torch._foreach_add_(self.m, grads, alpha=1 - b1)
+        torch._foreach_mul_(self.v, b2)
+        torch._foreach_addcmul_(self.v, grads, grads, value=1 - b2)
+        denom = torch._foreach_sqrt(self.v)
+        torch._foreach_div_(denom, correction2_sqrt)
+        torch._foreach_add_(denom, EPS)
+        update = torch._foreach_div(self.m, denom)
+        step_size = self.lr / correction1
+        torch._foreach_mul_(update, [step_size.view(v) for v in views])
+        torch._foreach_sub_(self.params, update)
+        for p in self.params:
+            p.grad = None
+
+
+@torch.no_grad()
+def evaluate(stack: Stack, features: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per member (mean cross-entropy, accuracy) over a whole split."""
+    members = stack.weights[0].shape[0]
+    logits = stack(features.expand(members, *features.shape))
+    loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.repeat(members), reduction="none")
+    return loss.view(members, -1).mean(1), (logits.argmax(2) == y).float().mean(1)
+
+
+def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.RunSession]) -> list[kit.Fitted]:
+    first = cfgs[0]
+    device = resolve_device(first.system.device)
+    x = {SPLIT_KEYS[s]: torch.as_tensor(data.x[s], device=device) for s in data.x}
+    y = {SPLIT_KEYS[s]: torch.as_tensor(data.y[s], device=device) for s in data.y}
+    n_train = len(x["train"])
+
+    # each member built exactly as it would be alone: its seed, its batch order
+    models, generators = [], []
+    for cfg in cfgs:
+        seed_everything(cfg.system.seed)
+        generators.append(torch.Generator().manual_seed(cfg.system.seed))
+        model = build_model(cfg, data).to(device)
+        if isinstance(model.features, Standardize):
+            model.features.fit(x["train"])
+        models.append(model)
+    with torch.no_grad():  # features have no trained parameters: computed once for every member
+        features = {s: models[0].features(x[s]) for s in x}
+    stack = Stack(models, device)
+    optimizer = StackedAdam(stack.params, torch.tensor([c.optim.lr for c in cfgs], device=device),
+                            torch.tensor([c.optim.weight_decay for c in cfgs], device=device))
+    members = len(cfgs)
+    steps_per_epoch = len(make_batches(n_train, first.optim.batch_size, torch.Generator().manual_seed(0),
+                                       torch.device("cpu"), False))
+    names = ", ".join(s.run_id.rsplit("/", 1)[-1] for s in sessions)
+    note = f"trained stacked with {members} runs: {names}" if members > 1 else ""
+    for session in sessions:
+        session.start(first.optim.epochs, steps_per_epoch, device, note)
+    alive = [True] * members
+    together = {"stack": {"size": members, "runs": names}} if members > 1 else {}
+    outcome = [kit.Fitted("ok", "", model, dict(together)) for model in models]
+
+    def log_epoch(epoch: int, step_losses: torch.Tensor, seconds: float) -> None:
+        evaluated = {split: evaluate(stack, features[split], y[split]) for split in ("train", "val", "test")}
+        losses = step_losses.T.tolist()  # (members, steps)
+        for k, session in enumerate(sessions):
+            if not alive[k]:
+                continue
+            metrics = {}
+            for split, (loss, accuracy) in evaluated.items():
+                metrics[f"{split}_loss"], metrics[f"{split}_accuracy"] = loss[k].item(), accuracy[k].item()
+            if not session.epoch_end(epoch, metrics, losses[k], seconds) and epoch > 0:  # epoch 0: untrained
+                alive[k] = False
+                outcome[k].status, outcome[k].message = "diverged", f"loss became NaN or infinite in epoch {epoch}"
+
+    log_epoch(0, torch.empty(0, members), 0.0)
+    for epoch in range(1, first.optim.epochs + 1):
+        epoch_start = time.perf_counter()
+        orders = [make_batches(n_train, first.optim.batch_size, g, device, False) for g in generators]
+        step_losses = torch.empty(steps_per_epoch, members, device=device)
+        stopped = False
+        for step in range(steps_per_epoch):
+            idx = torch.stack([order[step] for order in orders])  # (members, batch)
+            logits = stack(features["train"][idx])
+            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y["train"][idx].reshape(-1),
+                                               reduction="none").view(members, -1).mean(1)
+            loss.sum().backward()  # members are independent: each gets the gradient of its own loss
+            optimizer.step()
+            step_losses[step] = loss.detach()
+            if any(session.tick(epoch, step, steps_per_epoch) for session in sessions):
+                step_losses, stopped = step_losses[: step + 1], True
+                break
+        log_epoch(epoch, step_losses, time.perf_counter() - epoch_start)
+        if stopped:
+            for k in range(members):
+                if alive[k]:
+                    outcome[k].status, outcome[k].message = "stopped", f"stopped by request in epoch {epoch}"
+            break
+        if not any(alive):
+            break
+    stack.write_back(models)
+    return outcome

@@ -1,0 +1,94 @@
+"""Stacked training: runs that share a model shape and a batch schedule
+train together and are written out as ordinary runs with the numbers they
+get alone."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+
+from click.testing import CliRunner
+
+from benchtui.cli import cli
+from engine.config import apply_overrides
+from engine.events import Recorder, RunEnd, RunStart
+from engine.kinds import get_kind
+from engine.trainers.mlp_stacked import stack_key
+
+MLP = get_kind("mlp")
+
+
+def members(small_cfg, *overrides):
+    return [apply_overrides(small_cfg, o) for o in overrides]
+
+
+def test_a_member_gets_exactly_the_numbers_it_gets_alone(small_cfg, blobs):
+    cfgs = members(small_cfg, {"optim.lr": 0.05, "system.seed": 1}, {"optim.lr": 0.01, "system.seed": 2},
+                   {"optim.lr": 0.001, "system.seed": 3, "optim.weight_decay": 0.01})
+    together = MLP.train_stack(cfgs, blobs, [[] for _ in cfgs])
+    for cfg, stacked in zip(cfgs, together):
+        alone = MLP.train(cfg, blobs)
+        assert stacked.status == alone.status == "ok"
+        for key in ("train_loss", "val_loss", "val_accuracy", "test_accuracy", "step_loss"):
+            assert stacked.history[key] == alone.history[key], key
+        state_a, state_s = alone.model.state_dict(), stacked.model.state_dict()
+        assert all((state_a[k] == state_s[k]).all() for k in state_a)
+    # they did train: different seeds and rates give different curves, all well above chance (1/3)
+    assert together[0].history["val_loss"] != together[1].history["val_loss"]
+    assert min(r.history["val_accuracy"][-1] for r in together[:2]) > 0.9
+
+
+def test_a_member_that_diverges_is_diverged_and_the_others_go_on(small_cfg, blobs):
+    cfgs = members(small_cfg, {"optim.lr": 1e38}, {"optim.lr": 0.01})
+    recorders = [Recorder(), Recorder()]
+    bad, good = MLP.train_stack(cfgs, blobs, [[r] for r in recorders])
+    assert bad.status == "diverged" and "NaN or infinite" in bad.message
+    assert good.status == "ok" and len(good.history["epoch"]) == small_cfg.optim.epochs + 1
+    assert len(bad.history["epoch"]) < len(good.history["epoch"])
+    assert good.history["val_accuracy"][-1] > 0.9 and all(math.isfinite(v) for v in good.history["step_loss"])
+    for rec, status in zip(recorders, ("diverged", "ok")):
+        assert [type(e) for e in (rec.events[0], rec.events[-1])] == [RunStart, RunEnd]
+        assert rec.events[-1].status == status
+
+
+def test_a_stop_stops_every_member(small_cfg, blobs):
+    stop = threading.Event()
+    stop.set()
+    results = MLP.train_stack(members(small_cfg, {"system.seed": 1}, {"system.seed": 2}), blobs, [[], []], stop)
+    assert [r.status for r in results] == ["stopped", "stopped"]
+
+
+def test_what_cannot_stack_trains_alone(small_cfg):
+    assert stack_key(small_cfg) is not None
+    assert stack_key(small_cfg) == stack_key(apply_overrides(small_cfg, {"optim.lr": 0.5, "system.seed": 9}))
+    assert stack_key(small_cfg) != stack_key(apply_overrides(small_cfg, {"model.width": 4}))
+    for other in ({"model.batchnorm": True}, {"model.residual": True}, {"system.record_grads": True}):
+        assert stack_key(apply_overrides(small_cfg, other)) is None
+
+
+def test_replay_trains_a_sweep_stacked_and_writes_ordinary_runs(tmp_path):
+    from tests.test_cli import write_cities
+
+    data = write_cities(tmp_path / "cities")
+    preset = tmp_path / "tiny.toml"
+    preset.write_text('name = "tiny"\n[defaults]\n"optim.epochs" = 2\n"model.depth" = 2\n"model.width" = 8\n'
+                      '"system.device" = "cpu"\n[[experiment]]\nname = "lr"\n'
+                      'grid = { "optim.lr" = [0.01, 0.001], "system.seed" = [1, 2] }\n'
+                      'runs = [{ "model.batchnorm" = true }]\n')
+    args = ["replay", str(preset), "--no-ui", "--runs-dir", str(tmp_path / "runs"), "--data", f"cities={data}"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "trained stacked with 4 runs" in result.output
+    runs = sorted((tmp_path / "runs/tiny/lr").glob("*/run.json"))
+    assert len(runs) == 5
+    records = {p.parent.name: json.loads(p.read_text()) for p in runs}
+    assert records["batchnorm=true"].get("stack") is None  # trained alone
+    stacked = [r for name, r in records.items() if name != "batchnorm=true"]
+    assert all(r["stack"]["size"] == 4 and r["status"] == "ok" and r["complete"] for r in stacked)
+    # the same replay without stacking gives the same numbers
+    alone = CliRunner().invoke(cli, [*args[:4], str(tmp_path / "alone"), *args[5:], "--no-stack"])
+    assert alone.exit_code == 0 and "trained stacked" not in alone.output
+    for name, record in records.items():
+        other = json.loads((tmp_path / f"alone/tiny/lr/{name}/run.json").read_text())
+        assert other["final"]["val_accuracy"] == record["final"]["val_accuracy"], name
