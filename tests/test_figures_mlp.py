@@ -50,9 +50,10 @@ def test_zero_gradients_are_a_labelled_band_below_every_positive_value(drawn):
     zero_marks = [line for line in ax.lines if line.get_marker() == "v"]
     assert len(zero_marks) == 1 and len(zero_marks[0].get_ydata()) == 2
     assert max(zero_marks[0].get_ydata()) < 1e-9
+    assert any("layer 0, some epochs exactly 0" == label for label in labels)
     assert finite.min() > 1e-20
     # the dead layer's line has no points at the epochs where it is zero
-    layer0 = next(line for line in ax.lines if line.get_label() == "layer 0")
+    layer0 = next(line for line in ax.lines if line.get_label().startswith("layer 0"))
     assert np.isnan(np.asarray(layer0.get_ydata(), float)[1:]).all()
 
 

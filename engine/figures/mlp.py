@@ -80,24 +80,28 @@ def gradients(records: list[dict], out: Path, spec: dict, title: str, ctx: "MLPF
         # the zero band sits two decades below the smallest positive value
         zero_at = float(positive.min()) / 100 if positive.size else 1.0
         any_zero = bool((values == 0).any())
+        with_zeros = [layer for layer in shown if (grads[:, layer] == 0).any()]
         for j, layer in enumerate(layers):
             if layer not in shown:
                 continue
             color = colors(j / max(1, len(layers) - 1))
             g = grads[:, layer]
-            ax.plot(epochs, np.where(g > 0, g, np.nan), marker=".", color=color, label=f"layer {layer}")
             zero = g == 0
+            label = f"layer {layer}" + (": exactly 0" if zero.all() else ", some epochs exactly 0" if zero.any() else "")
+            ax.plot(epochs, np.where(g > 0, g, np.nan), marker=".", color=color, label=label)
             if zero.any():
-                ax.plot(epochs[zero], np.full(zero.sum(), zero_at), linestyle="none", marker="v",
+                # stagger the layers inside the band so that each one's markers stay visible
+                k = with_zeros.index(layer) - (len(with_zeros) - 1) / 2
+                ax.plot(epochs[zero], np.full(zero.sum(), zero_at * 1.7 ** k), linestyle="none", marker="v",
                         markerfacecolor="none", markersize=7, color=color)
         ax.set_yscale("log")
         if any_zero:
-            ax.axhspan(zero_at / 4, zero_at * 4, color="0.85", zorder=0,
+            ax.axhspan(zero_at / 5, zero_at * 5, color="0.85", zorder=0,
                        label="▽ exactly 0 (no gradient: dead ReLUs)")
-            ax.text(0.01, zero_at * 4.5, "exactly 0", transform=ax.get_yaxis_transform(), fontsize=8,
+            ax.text(0.01, zero_at * 5.5, "exactly 0", transform=ax.get_yaxis_transform(), fontsize=8,
                     va="bottom", color="0.3")
             top = float(positive.max()) * 4 if positive.size else zero_at * 100
-            ax.set_ylim(zero_at / 8, top)
+            ax.set_ylim(zero_at / 10, top)
         ax.set(xlabel="epoch", ylabel="mean ||grad||² per step (log scale)", title=run_label(r) + status_note(r))
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
