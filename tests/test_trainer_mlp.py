@@ -360,12 +360,52 @@ def test_sine_features_train(small_cfg, blobs):
     assert result.history["train_loss"][-1] < result.history["train_loss"][0]
 
 
-def test_residual_only_around_square_layers():
+def test_residual_is_a_pre_activation_block_around_square_layers_only():
     model = MLP(MLPConfig(depth=3, width=8, residual=True), n_inputs=2, n_classes=3)
     assert [layer.residual for layer in model.hidden] == [False, True, True]
     layer = model.hidden[1]
+    assert layer.scale == pytest.approx(1 / math.sqrt(2))  # 1/sqrt(number of residual blocks)
+    assert torch.equal(layer.linear.bias, torch.zeros(8))  # no constant drift at init
     x = torch.randn(5, 8)
-    torch.testing.assert_close(layer(x), x + torch.relu(layer.linear(x)))
+    torch.testing.assert_close(layer(x), x + layer.scale * layer.linear(torch.relu(x)))
+    # the branch can subtract: negative outputs are possible (x + relu(Wx) could only grow)
+    assert (layer(x) - x < 0).any()
+    # the first layer (2 -> 8) is a plain Linear -> ReLU
+    first = model.hidden[0]
+    torch.testing.assert_close(first(torch.ones(3, 2)), torch.relu(first.linear(torch.ones(3, 2))))
+
+
+def test_residual_with_batchnorm_normalises_the_block_input():
+    model = MLP(MLPConfig(depth=3, width=8, residual=True, batchnorm=True), n_inputs=2, n_classes=3)
+    layer = model.hidden[1]
+    layer.eval()
+    x = torch.randn(5, 8)
+    torch.testing.assert_close(layer(x), x + layer.scale * layer.linear(torch.relu(layer.norm(x))))
+
+
+def test_residual_at_depth_100_stays_bounded_and_trains(small_cfg, blobs):
+    """STUDY A.2.6: 100 hidden layers of width 4 with residual connections
+    train; activations do not blow up, gradients reach the first layer."""
+    torch.manual_seed(0)
+    model = MLP(MLPConfig(depth=100, width=4, residual=True), n_inputs=2, n_classes=3)
+    x = torch.as_tensor(blobs.x["train"])
+    model.features.fit(x)
+    with torch.no_grad():
+        stream = model.hidden(model.features(x))
+    assert stream.abs().max() < 100  # x + relu(Wx) a hundred times reached ~1e8 here
+    cfg = apply_overrides(small_cfg, {"model.depth": 100, "model.width": 4, "model.residual": True,
+                                      "optim.lr": 0.003, "optim.epochs": 5, "system.record_grads": True})
+    result, _ = run(cfg, blobs)
+    h = result.history
+    assert result.status == "ok"
+    assert all(math.isfinite(v) for v in h["train_loss"] + h["val_loss"])
+    assert h["train_loss"][-1] < 0.5 * h["train_loss"][0]
+    assert h["val_accuracy"][-1] > 0.9  # 3 classes: chance is 1/3
+    grads = np.array(h["grad_sq_norm"])
+    assert np.all(np.isfinite(grads)) and np.all(grads > 0)
+    # the first layers are not starved: within 10^3 of the last hidden layer
+    assert grads[:, 1].min() > 1e-3 * grads[:, 99].max()
+    assert grads[:, 0].min() > 1e-3 * grads[:, 99].max()
 
 
 def test_invalid_model_size_is_refused_by_the_model():

@@ -61,6 +61,10 @@ def class_colors(n: int) -> ListedColormap:
 
 
 def gradients(records: list[dict], out: Path, spec: dict, title: str, ctx: "MLPFigureContext") -> list[str]:
+    """Mean ||grad||² per epoch of chosen layers, log scale. Exactly-zero
+    values (dead ReLUs: no gradient at all) cannot sit on a log axis: they are
+    drawn as open markers in a grey band at the bottom labelled "exactly 0",
+    below every positive value, never as a tiny positive number."""
     layers = spec.get("layers", [0, 30, 60, 90, 95, 99])
     fig, axes = plt.subplots(1, len(records), figsize=(5.6 * len(records), 4.2), squeeze=False)
     for ax, r in zip(axes[0], records):
@@ -70,11 +74,34 @@ def gradients(records: list[dict], out: Path, spec: dict, title: str, ctx: "MLPF
             continue
         epochs = np.arange(1, len(grads) + 1)
         colors = plt.get_cmap("viridis")
+        shown = [layer for layer in layers if layer < grads.shape[1]]
+        values = grads[:, shown] if shown else np.zeros((0, 0))
+        positive = values[values > 0]
+        # the zero band sits two decades below the smallest positive value
+        zero_at = float(positive.min()) / 100 if positive.size else 1.0
+        any_zero = bool((values == 0).any())
+        with_zeros = [layer for layer in shown if (grads[:, layer] == 0).any()]
         for j, layer in enumerate(layers):
-            if layer < grads.shape[1]:
-                ax.plot(epochs, np.maximum(grads[:, layer], 1e-30), marker=".", color=colors(j / max(1, len(layers) - 1)),
-                        label=f"layer {layer}")
+            if layer not in shown:
+                continue
+            color = colors(j / max(1, len(layers) - 1))
+            g = grads[:, layer]
+            zero = g == 0
+            label = f"layer {layer}" + (": exactly 0" if zero.all() else ", some epochs exactly 0" if zero.any() else "")
+            ax.plot(epochs, np.where(g > 0, g, np.nan), marker=".", color=color, label=label)
+            if zero.any():
+                # stagger the layers inside the band so that each one's markers stay visible
+                k = with_zeros.index(layer) - (len(with_zeros) - 1) / 2
+                ax.plot(epochs[zero], np.full(zero.sum(), zero_at * 1.7 ** k), linestyle="none", marker="v",
+                        markerfacecolor="none", markersize=7, color=color)
         ax.set_yscale("log")
+        if any_zero:
+            ax.axhspan(zero_at / 5, zero_at * 5, color="0.85", zorder=0,
+                       label="▽ exactly 0 (no gradient: dead ReLUs)")
+            ax.text(0.01, zero_at * 5.5, "exactly 0", transform=ax.get_yaxis_transform(), fontsize=8,
+                    va="bottom", color="0.3")
+            top = float(positive.max()) * 4 if positive.size else zero_at * 100
+            ax.set_ylim(zero_at / 10, top)
         ax.set(xlabel="epoch", ylabel="mean ||grad||² per step (log scale)", title=run_label(r) + status_note(r))
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)

@@ -23,7 +23,10 @@ def load(cfg: trainer.MLPTrainConfig, data_root: Path):
 
 
 def describe(data) -> dict:
-    return {"name": "cities", "source": data.source, "sizes": data.sizes(), "class_names": data.class_names}
+    out = {"name": "cities", "source": data.source, "sizes": data.sizes(), "class_names": data.class_names}
+    if data.filter:  # the embedded default: threshold, countries, rows, split
+        out["filter"] = data.filter
+    return out
 
 
 def preview(data) -> Preview:

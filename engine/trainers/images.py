@@ -2,8 +2,9 @@
 
 Modes: ``xgboost`` (default parameters on flattened pixels), ``scratch``
 (ResNet18 from random init), ``linear_probe`` (frozen pretrained backbone, a
-new one-logit layer), ``sklearn_probe`` (``LogisticRegression()`` on the
-512-d frozen features) and ``finetune`` (everything trained). Adam, batch
+new one-logit layer on the features standardised with train statistics),
+``sklearn_probe`` (``LogisticRegression()`` on the 512-d frozen features) and
+``finetune`` (everything trained). Adam, batch
 size 32, ``BCEWithLogitsLoss`` on one logit. Images stay on the device as
 uint8 and are normalised per batch; on CUDA, bf16 autocast and channels-last.
 Frozen features are computed once per split and weights and shared by every
@@ -140,6 +141,24 @@ def features_of(cfg: ImageTrainConfig, data: ImageSplits, weights: ResolvedWeigh
     return FEATURE_CACHE[key]
 
 
+def standardise_features(feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """z-score each of the 512 frozen features with the training split's
+    mean and standard deviation (constant features stay 0).
+
+    The backbone's pooled features are non-negative, of very different
+    scales and far from zero on average; an Adam step moves every weight by
+    about lr, so at lr 0.1 or 0.01 one step swings the logit by lr x the sum
+    of 512 positive features and the one-logit head flips between "all real"
+    and "all fake" (test accuracy exactly 0.500 on a balanced split).
+    Standardised, the same lr moves the logit by an amount independent of
+    the backbone's scale. A linear layer on standardised features is still
+    a linear probe: it is the same family of functions of the raw features."""
+    mean = feats["train"].mean(0)
+    std = feats["train"].std(0)
+    std = torch.where(std > 1e-6, std, torch.ones_like(std))
+    return {split: (f - mean) / std for split, f in feats.items()}
+
+
 def split_metrics(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float, np.ndarray]:
     """(BCE loss, accuracy, probabilities) of one split."""
     y = y.to(logits.device).float()
@@ -208,7 +227,7 @@ def _fit_torch(cfg, data, weights, device, prep, generator, extra, session: kit.
     mode = cfg.model.mode
     if mode == "linear_probe":
         feats = features_of(cfg, data, weights, device, prep)
-        inputs = {s: feats[s] for s in SPLITS}
+        inputs = standardise_features(feats)
         # seed again: whether this run pretrained weights or computed features (both draw random
         # numbers) depends on the cache, and must not change the head's initial weights
         seed_everything(cfg.system.seed)
