@@ -21,7 +21,7 @@ from engine.figures import FigureContext, summary_table
 from engine.io import write_json, write_text
 from engine.kinds import dataset_of, datasets, get_kind
 from engine.preset import Experiment, Preset, run_name
-from engine.runs import RunWriter, load_finished
+from engine.runs import RunWriter, archive_other_config, load_finished
 from engine.system import environment, resolve_device
 
 
@@ -155,6 +155,9 @@ def replay(
             if record is not None:
                 log(f"{run.run_id}: already finished ({record['status']}), skipped")
             else:
+                archived = archive_other_config(run.run_dir, config_hash(run.config))
+                if archived is not None:
+                    log(f"{run.run_id}: the finished run of another config was kept in {archived}")
                 record = _train_one(the_plan, run, callbacks_for(run), stop)
             record["_dir"] = str(run.run_dir)
             status = record["status"]
