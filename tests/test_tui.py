@@ -445,7 +445,10 @@ def typed_value(form, key: str):
         return str(default + 1)
     if ftype is float:
         return str(default / 2 if default else 0.25)
-    return "typed"
+    return str(TYPED_FILE)  # a text field (e.g. a weights file): a file that exists
+
+
+TYPED_FILE = Path(__file__).resolve()
 
 
 def test_every_field_of_every_kind_is_what_runs(bench):
@@ -503,7 +506,7 @@ def test_every_field_of_every_kind_is_what_runs(bench):
     from engine.config import to_dict
 
     mlp_cfg = asyncio.run(scenario())
-    record = run_json(bench.runs / "bench" / "sweep" / "default")
+    record = run_json(bench.runs / "bench" / "sweep" / "run")
     assert record["config"] == to_dict(mlp_cfg)
     assert record["config"]["data"]["path"] == str(bench.cities)
 
