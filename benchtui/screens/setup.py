@@ -374,6 +374,7 @@ class SetupScreen(Screen):
                     self.sweep_errors[f"{table}-{i}"] = "values without a key"
                 elif key:
                     try:
+                        key = resolve_key(state.config_type, key)  # an unknown key first, then its values
                         if not values.strip():
                             raise BenchError(f"{key}: no values")
                         state.set_sweep(table, key, values)
