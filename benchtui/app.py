@@ -7,8 +7,14 @@ import dataclasses
 import threading
 from pathlib import Path
 
+from functools import partial
+
 from textual import work
-from textual.app import App
+from textual.app import App, ComposeResult
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
@@ -22,6 +28,49 @@ from benchtui.setup_state import SetupState
 from benchtui.sink import TuiSink
 from engine.errors import BenchError
 
+class ConfirmQuit(ModalScreen[bool]):
+    """q during a sweep asks first: the run in progress would stop."""
+
+    BINDINGS = [Binding("y,enter", "answer(True)", "stop and quit"), Binding("n,escape", "answer(False)", "keep running")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="modal-box"):
+            yield Label("A sweep is running. Stop it and quit? Finished runs are kept.")
+            yield Label("[b]y[/] / enter: stop and quit    [b]n[/] / esc: keep running")
+
+    def action_answer(self, stop: bool) -> None:
+        self.dismiss(stop)
+
+
+class BenchCommands(Provider):
+    """The bench's actions in the command palette (ctrl+p)."""
+
+    ACTIONS = (
+        ("Run the sweep on the Setup screen", "run", "ctrl+r"),
+        ("Stop the sweep", "stop", "ctrl+x"),
+        ("Load a preset experiment", "screen_action('setup', 'load')", "l on Setup"),
+        ("Save the setup as a preset", "screen_action('setup', 'save')", "ctrl+s on Setup"),
+        ("Show the Setup screen", "show('setup')", "1"),
+        ("Show the Monitor screen", "show('monitor')", "2"),
+        ("Show the Runs screen", "show('runs')", "3"),
+        ("Show the Gallery screen", "show('gallery')", "4"),
+        ("Open the selected run (Runs)", "screen_action('runs', 'open')", "enter on Runs"),
+        ("Compare the marked runs (Runs)", "screen_action('runs', 'compare')", "c on Runs"),
+        ("Help: every key", "help", "?"),
+    )
+
+    async def discover(self) -> Hits:
+        for text, action, key in self.ACTIONS:
+            yield DiscoveryHit(text, partial(self.app.action_palette_run, action), help=key)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, action, key in self.ACTIONS:
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), partial(self.app.action_palette_run, action), help=key)
+
+
 SCREEN_CLASSES = {"setup": SetupScreen, "monitor": MonitorScreen, "runs": RunsScreen, "gallery": GalleryScreen}
 
 
@@ -30,7 +79,12 @@ class BenchApp(App):
     SUB_TITLE = "a terminal lab bench"
     CSS_PATH = "benchtui.tcss"
     SCREENS = SCREEN_CLASSES
+    COMMANDS = App.COMMANDS | {BenchCommands}
     BINDINGS = [
+        # priority: they work from inside a field too (an Input would take ctrl+x as "cut")
+        Binding("ctrl+r", "run", "run", priority=True),
+        Binding("ctrl+x", "stop", "stop", priority=True),
+        Binding("escape", "leave_field", "leave field", show=False),
         # one footer entry for the four screens keeps "? help" and "q quit" visible at 80 columns
         Binding("1,f2", "show('setup')", "screens", key_display="1-4"),
         Binding("2,f3", "show('monitor')", "monitor", show=False),
@@ -65,6 +119,30 @@ class BenchApp(App):
     def action_help(self) -> None:
         self.push_screen(HelpScreen(SCREEN_CLASSES))
 
+    def action_screen_action(self, name: str, action: str) -> None:
+        """Show screen ``name`` and run one of its actions there."""
+        self.action_show(name)
+        self.call_later(self.get_screen(name).run_action, action)
+
+    def action_leave_field(self) -> None:
+        """Escape leaves a field, so that the screen's one-key bindings work again."""
+        self.screen.set_focus(None)
+
+    def action_run(self) -> None:
+        """Run what the Setup screen shows, from any screen."""
+        if isinstance(self.screen, ModalScreen):
+            return
+        self.start_from_setup()
+
+    def action_stop(self) -> None:
+        if self.sweep_running:
+            self.stop_sweep()
+        else:
+            self.notify("no sweep is running")
+
+    def action_palette_run(self, action: str) -> None:
+        self.call_later(self.run_action, action)
+
     # ---------------------------------------------------------------- sweeps
     def load_setup(self, path: Path, experiment: str) -> None:
         from engine.preset import load_preset
@@ -72,21 +150,30 @@ class BenchApp(App):
         self.setup_state = SetupState.from_preset(load_preset(path), experiment)
 
     def start_from_setup(self) -> None:
-        """Save the setup as the sweep's own preset and run it."""
+        """Record the launch (its own preset file) and run it."""
         from engine.preset import load_preset
+        from engine.runs import now
         from engine.study import ReplayOptions, plan
 
         if self.sweep_running:
-            self.notify("a sweep is already running (x on the monitor stops it)", severity="warning")
+            self.notify("a sweep is already running (ctrl+x stops it)", severity="warning")
             return
-        invalid = [inp.id[2:].replace("--", ".") for inp in self.screen.query(".-invalid") if inp.id]
-        if invalid:  # never run the last good value in place of what is typed
-            self.notify(f"fix the value of {', '.join(invalid)} first", severity="error", timeout=8)
+        setup = self.get_screen("setup")
+        problems = setup.problems() if setup.is_mounted else []
+        if problems:  # never run something other than what the screen shows
+            self.notify("not run; fix first:\n" + "\n".join(f"• {p}" for p in problems), severity="error",
+                        timeout=10)
             return
         # the setup runs its one experiment (a report needs the whole preset: use benchtui replay)
         state = dataclasses.replace(self.setup_state, others=[], report=False)
+        launches = self.runs_dir / state.name / "launches"
+        path = launches / f"{now().replace(':', '-')}.toml"
+        n = 1
+        while path.exists():  # two launches within a second keep two records
+            n += 1
+            path = launches / f"{now().replace(':', '-')}-{n}.toml"
         try:
-            path = state.save(self.runs_dir / state.name / "preset.toml")
+            state.save(path)
             preset = load_preset(path)
         except (BenchError, OSError) as exc:
             self.notify(str(exc), severity="error", timeout=8)
@@ -99,6 +186,10 @@ class BenchApp(App):
         """Run a plan, or a function that makes one (called in the worker)."""
         self.stop_event.clear()
         self.sweep_running = True
+        self.sweep_result = None
+        monitor = self.get_screen("monitor")
+        if monitor.is_mounted:
+            monitor.reset()
         self.action_show("monitor")
         if callable(make_plan):
             status = f"preparing {name}: loading data…"
@@ -136,7 +227,7 @@ class BenchApp(App):
         if event.state == WorkerState.ERROR:
             self.sweep_running = False
             self.notify(f"sweep failed: {event.worker.error}", severity="error", timeout=10)
-            self.get_screen("monitor").log_line(f"[red]sweep failed: {event.worker.error}[/]")
+            self.get_screen("monitor").log_line(f"sweep failed: {event.worker.error}", style="red")
         elif event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
             self.sweep_running = False
 
@@ -167,14 +258,22 @@ class BenchApp(App):
         self.sweep_status = f"sweep {verdict}: {counts}. Runs screen (3) shows them."
         monitor.set_status(self.sweep_status)
         for line in message.problems:
-            monitor.log_line(f"[red]{line}[/]")
+            monitor.log_line(line, style="red")
         self.notify(f"sweep {verdict}: {counts}", severity="warning" if message.problems else "information")
 
     async def action_quit(self) -> None:
-        if self.sweep_running:
-            self.stop_event.set()
-            await self.workers.wait_for_complete()
-        self.exit()
+        if not self.sweep_running:
+            self.exit()
+            return
+
+        async def answered(stop: bool | None) -> None:
+            if stop and self.sweep_running:
+                self.stop_event.set()
+                await self.workers.wait_for_complete()
+            if stop:
+                self.exit()
+
+        self.push_screen(ConfirmQuit(), answered)
 
 
 def make_app(runs_dir: Path = Path("runs"), data_root: Path = Path("data"), presets_dir: Path = Path("presets"),

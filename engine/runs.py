@@ -1,4 +1,6 @@
 """The run store: ``<runs>/<preset>/<experiment>/<run>/run.json`` and files.
+A finished run that a run of another config replaces is moved, whole, to
+``<runs>/<preset>/<experiment>/archive/<run>@<finished_at>/``.
 
 ``RunWriter`` is a callback: it collects a run's events and rewrites
 ``run.json`` atomically after every epoch (status ``running``), then once
@@ -19,6 +21,7 @@ from engine.kit import History
 from engine.io import read_json, write_json
 
 FINISHED = ("ok", "diverged")
+ARCHIVE = "archive"  # <experiment>/archive/<run>@<finished_at>: finished runs a later config replaced
 
 
 def now() -> str:
@@ -78,13 +81,37 @@ def load_finished(run_dir: Path, config_hash: str) -> dict | None:
     return record
 
 
+def archive_other_config(run_dir: Path, config_hash: str) -> Path | None:
+    """A finished run of another config is never overwritten: move it to
+    ``<experiment>/archive/<run>@<finished_at>`` and return where it went."""
+    run_dir = Path(run_dir)
+    record = read_json(run_dir / "run.json")
+    if not isinstance(record, dict) or not record.get("complete") or record.get("status") not in FINISHED:
+        return None
+    if record.get("config_hash") == config_hash:
+        return None
+    stamp = str(record.get("finished_at") or now()).replace(":", "-")
+    target = run_dir.parent / ARCHIVE / f"{run_dir.name}@{stamp}"
+    n = 1
+    while target.exists():  # two archives of one run within a second
+        n += 1
+        target = run_dir.parent / ARCHIVE / f"{run_dir.name}@{stamp}-{n}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    run_dir.rename(target)
+    return target
+
+
 def scan_runs(runs_dir: Path) -> list[dict]:
-    """Every run.json under ``runs_dir`` (for the TUI's runs table)."""
+    """Every run.json under ``runs_dir`` (for the TUI's runs table); runs
+    archived by a later run of another config have ``_archived`` true."""
     out = []
-    for path in sorted(Path(runs_dir).glob("*/*/*/run.json")):
+    paths = [(p, False) for p in Path(runs_dir).glob("*/*/*/run.json")]
+    paths += [(p, True) for p in Path(runs_dir).glob(f"*/*/{ARCHIVE}/*/run.json")]
+    for path, archived in sorted(paths):
         record = read_json(path)
         if isinstance(record, dict):
             record["_path"] = str(path.parent)
+            record["_archived"] = archived
             out.append(record)
     return out
 

@@ -21,7 +21,7 @@ from engine.figures import FigureContext, summary_table
 from engine.io import write_json, write_text
 from engine.kinds import dataset_of, datasets, get_kind
 from engine.preset import Experiment, Preset, run_name
-from engine.runs import RunWriter, load_finished
+from engine.runs import RunWriter, archive_other_config, load_finished
 from engine.system import environment, resolve_device
 
 
@@ -160,6 +160,10 @@ def replay(
         for group in _stacks(kind, pending, the_plan.options.stack):
             if stop is not None and stop.is_set():
                 break
+            for run in group:  # a finished run of another config is kept, never overwritten
+                archived = archive_other_config(run.run_dir, config_hash(run.config))
+                if archived is not None:
+                    log(f"{run.run_id}: the finished run of another config was kept in {archived}")
             for run, record in zip(group, _train_group(the_plan, group, callbacks_for, stop)):
                 done[run.name] = record
         records = []

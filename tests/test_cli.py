@@ -101,6 +101,37 @@ def test_set_overrides_every_run_and_changes_the_run(setup):
     assert not (runs / "tiny/shape").exists()
 
 
+def test_replay_after_editing_the_preset_archives_the_finished_runs(setup):
+    """A finished run is never overwritten by a run of another config: it moves
+    to <experiment>/archive/<run>@<finished_at>, the Runs screen still lists it,
+    and the experiment's summary shows only the current runs."""
+    from engine.runs import scan_runs
+
+    preset, data, runs = setup
+    args = ("--no-ui", "--runs-dir", str(runs), "--data", f"cities={data}", "--only", "lr")
+    assert invoke(str(preset), *args).exit_code == 0
+    first = json.loads((runs / "tiny/lr/lr=0.01/run.json").read_text())
+    preset.write_text(TINY.replace('"optim.epochs" = 3', '"optim.epochs" = 2'))
+    edited = invoke(str(preset), *args)
+    assert edited.exit_code == 0, edited.output
+    assert "skipped" not in edited.output
+    now = json.loads((runs / "tiny/lr/lr=0.01/run.json").read_text())
+    assert now["config"]["optim"]["epochs"] == 2
+    archived = sorted((runs / "tiny/lr/archive").iterdir())
+    assert [p.name for p in archived] == sorted(f"{name}@{first['finished_at'].replace(':', '-')}"
+                                                for name in ("lr=0.001", "lr=0.01"))
+    kept = json.loads((runs / "tiny/lr/archive" / f"lr=0.01@{first['finished_at'].replace(':', '-')}"
+                       / "run.json").read_text())
+    assert kept == first  # whole, untouched
+    summary = json.loads((runs / "tiny/lr/summary.json").read_text())
+    assert len(summary) == 2 and all(r["status"] == "ok" for r in summary)
+    listed = [(Path(r["_path"]).parent.name, r["_archived"]) for r in scan_runs(runs)]
+    assert listed.count(("archive", True)) == 2 and listed.count(("lr", False)) == 2
+    # --force redoes runs of the same config in place, archiving nothing more
+    forced = invoke(str(preset), *args, "--force")
+    assert forced.exit_code == 0 and len(list((runs / "tiny/lr/archive").iterdir())) == 2
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

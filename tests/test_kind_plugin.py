@@ -107,8 +107,8 @@ def test_the_test_kind_runs_in_the_tui(line_kind, tmp_path: Path):
             assert isinstance(app.screen, RunsScreen)
             table = app.screen.query_one("#runs-table", DataTable)
             cells = table.get_row_at(0)
-            assert cells[1] == "ok" and cells[4].startswith("val err ") and cells[4].endswith(" units")
-            assert cells[5].startswith("test err ")
+            assert cells[3] == "ok" and cells[1].startswith("val err ") and cells[1].endswith(" units")
+            assert cells[2].startswith("test err ")
 
     asyncio.run(scenario())
     record = json.loads(next(runs.glob("*/*/*/run.json")).read_text())

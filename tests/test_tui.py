@@ -162,7 +162,7 @@ def test_sweep_from_a_plan_then_runs_compare_and_gallery(bench):
             await press(pilot, "3", until=on(app, RunsScreen))
             table = app.screen.query_one("#runs-table", DataTable)
             assert table.row_count == 3
-            assert {table.get_row_at(i)[1] for i in range(3)} == {"ok"}
+            assert {table.get_row_at(i)[3] for i in range(3)} == {"ok"}
             assert "3 of 3 runs in" in static_text(app.screen.query_one("#runs-hint", Static))
 
             await press(pilot, "down", "enter", until=lambda: on(app, CurvesModal)() and
@@ -243,8 +243,8 @@ def test_load_preset_in_setup_and_run_it(bench):
             assert record["status"] == "ok" and record["complete"]
             assert record["config"]["optim"]["lr"] == float(lr)
             assert record["config"]["data"]["path"] == str(bench.cities)
-        saved = load_preset(bench.runs / "tiny" / "preset.toml")  # the sweep's own preset, replayable
-        assert [e.name for e in saved.experiments] == ["lr"]
+        launches = sorted((bench.runs / "tiny" / "launches").glob("*.toml"))  # each launch's own record
+        assert len(launches) == 1 and [e.name for e in load_preset(launches[0]).experiments] == ["lr"]
 
     asyncio.run(scenario())
 
@@ -289,19 +289,19 @@ def test_bad_value_in_the_model_form_is_refused_where_typed(bench):
             field = screen.query_one("#f-optim--lr", Input)
             field.focus()
             await press(pilot, "a", "b", "c", until=lambda: field.value == "abc")
-            error = static_text(screen.query_one("#model-form #form-error", Static))
+            error = static_text(screen.query_one("#e-optim--lr", Static))
             assert "bad value" in error and "optim.lr" in error
             assert field.has_class("-invalid")
             assert "optim.lr" not in app.setup_state.settings
 
             await press(pilot, "ctrl+a", "ctrl+k", "0", "full_stop", "0", "5", until=lambda: field.value == "0.05")
-            assert static_text(screen.query_one("#model-form #form-error", Static)) == ""
+            assert static_text(screen.query_one("#e-optim--lr", Static)) == ""
             assert not field.has_class("-invalid")
             assert app.setup_state.settings["optim.lr"] == 0.05
 
             # a bad value typed over a good one: running is refused, never run with the stale 0.05
             await press(pilot, "x", until=lambda: field.value == "0.05x")
-            assert app.setup_state.settings["optim.lr"] == 0.05
+            assert "optim.lr" not in app.setup_state.settings and field.has_class("-invalid")
             app.start_from_setup()
             await pilot.pause()
             assert not app.sweep_running
@@ -323,7 +323,7 @@ def test_keys_are_handled_while_training_runs(bench):
             await press(pilot, "3", until=on(app, RunsScreen))
             assert app.sweep_running
             table = app.screen.query_one("#runs-table", DataTable)
-            assert table.row_count == 1 and table.get_row_at(0)[1] == "running"  # the run in progress is listed
+            assert table.row_count == 1 and table.get_row_at(0)[3] == "running"  # the run in progress is listed
             await press(pilot, "question_mark", until=on(app, HelpScreen))
             assert app.sweep_running
             await press(pilot, "escape", until=on(app, RunsScreen))
@@ -397,35 +397,151 @@ def test_setup_state_saves_a_preset_that_plans_the_same_runs(bench):
     assert (again.settings, again.runs(), again.figures) == (state.settings, state.runs(), state.figures)
 
 
-def test_save_preset_from_the_ui_after_running(bench, monkeypatch):
-    """ctrl+s after r: the saved preset still has every experiment."""
+def test_save_proposes_a_new_name_and_never_overwrites_without_asking(bench, monkeypatch):
+    """ctrl+s after loading one experiment of a preset: the proposed file does
+    not exist yet, an existing file is overwritten only after a second enter,
+    and only the experiment on screen is saved."""
     monkeypatch.chdir(bench.root)
     path = bench.preset(tiny_preset(bench.cities, extra=SHAPE))
+    bench.preset("# someone's own\n", "tiny-lr.toml")
+    original = path.read_text()
 
     async def scenario():
         app = bench.app()
         app.setup_state = SetupState.from_preset(load_preset(path), "lr")
         async with app.run_test(size=(80, 24)) as pilot:
             await app.workers.wait_for_complete()
-            await press(pilot, "r", until=on(app, MonitorScreen))
-            await app.workers.wait_for_complete()
-            await wait_until(lambda: app.sweep_result is not None, what="the sweep's end")
-            assert app.sweep_result.counts == {"ok": 2}
-            await press(pilot, "1", until=on(app, SetupScreen))
-
             await press(pilot, "ctrl+s", until=on(app, SavePreset))
             field = app.screen.query_one("#save-path", Input)
-            assert field.value == str(bench.presets / "tiny.toml")  # beside the presets the load dialog lists
-            await press(pilot, "ctrl+a", "ctrl+k", *"mine/saved.toml", until=lambda: field.value == "mine/saved.toml")
-            await press(pilot, "enter", until=lambda: (bench.root / "mine" / "saved.toml").is_file())
-            assert isinstance(app.screen, SetupScreen)
+            assert field.value == str(bench.presets / "tiny-lr-2.toml")  # tiny.toml and tiny-lr.toml exist
+            await press(pilot, "ctrl+a", "ctrl+k", *"presets/tiny.toml", until=lambda: field.value == "presets/tiny.toml")
+            await press(pilot, "enter")
+            assert isinstance(app.screen, SavePreset)  # asks first
+            assert "exists" in static_text(app.screen.query_one("#save-warning", Static))
+            assert path.read_text() == original
+            await press(pilot, "enter", until=on(app, SetupScreen))
 
     asyncio.run(scenario())
-    saved = load_preset(bench.root / "mine" / "saved.toml")
-    assert saved.name == "tiny"
-    assert [e.name for e in saved.experiments] == ["lr", "shape"]
-    assert [e.runs for e in saved.experiments] == [e.runs for e in load_preset(path).experiments]
-    assert sorted(p.name for p in (bench.runs / "tiny").iterdir() if p.is_dir()) == ["lr"]
+    saved = load_preset(path)
+    assert [e.name for e in saved.experiments] == ["lr"]  # what was on screen, not the whole preset
+    assert saved.experiments[0].runs == [{"optim.lr": 0.01}, {"optim.lr": 0.001}]
+    assert (bench.presets / "tiny-lr.toml").read_text() == "# someone's own\n"
+
+
+def typed_value(form, key: str):
+    """A value for every field that differs from its default: the text to
+    type into an Input, or the value for a Switch or a Select."""
+    from engine.config import get_value
+
+    default = get_value(form.defaults, key)
+    ftype = form.types[key]
+    if ftype is bool:
+        return not default
+    if form.choices(key) is not None:
+        return next(c for c in form.choices(key) if c != default)
+    if isinstance(default, tuple):
+        return ",".join(str(v) for v in default[:2])
+    if ftype is int:
+        return str(default + 1)
+    if ftype is float:
+        return str(default / 2 if default else 0.25)
+    return str(TYPED_FILE)  # a text field (e.g. a weights file): a file that exists
+
+
+TYPED_FILE = Path(__file__).resolve()
+
+
+def test_every_field_of_every_kind_is_what_runs(bench):
+    """Type a value into every field of every registered kind: the launch's
+    planned configs hold exactly what the screen shows; for the first kind the
+    run itself (run.json) does."""
+    from dataclasses import replace
+
+    from engine.config import apply_overrides, get_value, parse_value
+    from engine.kinds import load_kinds
+    from benchtui.widgets.forms import ConfigForm, field_id
+
+    async def scenario():
+        app = bench.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            screen = app.screen
+            for kind in list(load_kinds().values()):
+                select = screen.query_one("#dataset-select")
+                select.value = next(iter(kind.datasets))
+                await wait_until(lambda: app.setup_state.kind == kind.name and all(
+                    f.config_type is kind.config_type for f in screen.query(ConfigForm)), what="the kind's forms")
+                await pilot.pause()
+                typed = {}
+                for form in screen.query(ConfigForm):
+                    for key in form.keys:
+                        if key == "system.device":
+                            continue  # keep training on the CPU
+                        typed[key] = typed_value(form, key)
+                        form.query_one(f"#{field_id(key)}").value = typed[key]
+                if kind.name == "mlp":
+                    screen.query_one("#data-path").value = str(bench.cities)  # typed, never submitted
+                    typed.update({"optim.epochs": "2", "model.depth": "2", "model.width": "4"})
+                    for key in ("optim.epochs", "model.depth", "model.width"):
+                        screen.query_one(f"#{field_id(key)}").value = typed[key]
+                await pilot.pause()
+                assert screen.check() == [], kind.name
+                state = replace(app.setup_state, others=[])
+                exp = load_preset(state.save(bench.root / f"{kind.name}.toml")).experiments[0]
+                cfg = apply_overrides(kind.config_type(), {**exp.settings, **exp.runs[0]})
+                for form in screen.query(ConfigForm):
+                    for key in typed:
+                        if key in form.keys:
+                            shown = form.raw(key)
+                            want = parse_value(key, form.types[key], shown) if isinstance(shown, str) else shown
+                            assert get_value(cfg, key) == want, (kind.name, key)
+                if kind.name == "mlp":
+                    mlp_cfg = cfg
+                    await press(pilot, "ctrl+r", until=on(app, MonitorScreen))
+                    await wait_until(lambda: app.sweep_result is not None, timeout=120, what="the run's end")
+                    await app.workers.wait_for_complete()
+                    await press(pilot, "1", until=on(app, SetupScreen))
+            return mlp_cfg
+
+    from engine.config import to_dict
+
+    mlp_cfg = asyncio.run(scenario())
+    record = run_json(bench.runs / "bench" / "sweep" / "run")
+    assert record["config"] == to_dict(mlp_cfg)
+    assert record["config"]["data"]["path"] == str(bench.cities)
+
+
+def test_a_misspelt_sweep_key_or_bad_value_blocks_the_run_with_its_error_under_the_field(bench):
+    async def scenario():
+        app = bench.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await press(pilot, "s", until=lambda: app.screen.query_one("#setup-tabs").active == "sweep")
+            screen = app.screen
+            screen.query_one("#grid-key-0", Input).value = "optim.lrr"
+            screen.query_one("#grid-values-0", Input).value = "0.1, 0.01"
+            await pilot.pause()
+            assert "did you mean optim.lr" in static_text(screen.query_one("#grid-error-0", Static))
+            assert "problem" in static_text(screen.query_one("#run-count", Static))
+            await press(pilot, "ctrl+r")
+            assert not app.sweep_running and not bench.runs.exists()
+            screen.query_one("#grid-key-0", Input).value = "optim.lr"
+            await pilot.pause()
+            assert static_text(screen.query_one("#grid-error-0", Static)) == ""
+            assert "2 runs" in static_text(screen.query_one("#run-count", Static))
+            # the kind's own check, under its field, kept while other fields change
+            batch = screen.query_one("#f-optim--batch_size", Input)
+            batch.value = "-5"
+            await pilot.pause()
+            assert "batch_size must be at least 1" in static_text(screen.query_one("#e-optim--batch_size", Static))
+            screen.query_one("#f-optim--epochs", Input).value = "3"
+            await pilot.pause()
+            assert "batch_size must be at least 1" in static_text(screen.query_one("#e-optim--batch_size", Static))
+            assert screen.problems() and "problem" in static_text(screen.query_one("#run-count", Static))
+            await press(pilot, "ctrl+r")
+            assert not app.sweep_running and not bench.runs.exists()
+
+    asyncio.run(scenario())
 
 
 def test_help_lists_the_bindings_of_every_screen(bench):

@@ -22,6 +22,7 @@ def find_galleries(runs_dir: Path) -> list[Path]:
 
 
 class GalleryScreen(Screen):
+    SUB_TITLE = "Gallery"
     BINDINGS = [
         Binding("n", "next_gallery", "next gallery"),
         Binding("ctrl+r", "reload", "reload", show=False),

@@ -9,7 +9,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
 
 from benchtui import messages
-from benchtui.widgets.charts import SeriesChart
+from rich.text import Text
+
+from benchtui.widgets.charts import SeriesChart, colour
 from engine.kinds import KINDS, Kind
 
 
@@ -28,24 +30,28 @@ class RunRow(Horizontal):
 
     DEFAULT_CSS = """
     RunRow { height: 1; }
+    RunRow .run-swatch { width: 2; }
     RunRow .run-label { width: 1fr; min-width: 20; }
     RunRow ProgressBar { width: auto; }
     """
 
-    def __init__(self, run_id: str, total: int):
+    def __init__(self, run_id: str, total: int, colour_code: int):
         super().__init__()
         self.run_id, self.total = run_id, max(1, total)
+        self.swatch = Label(Text("■ ", style=f"color({colour_code})"), classes="run-swatch")
         self.label = Label(run_id, classes="run-label")
         self.bar = ProgressBar(total=self.total, show_eta=True)
 
     def compose(self) -> ComposeResult:
+        yield self.swatch
         yield self.label
         yield self.bar
 
 
 class MonitorScreen(Screen):
+    SUB_TITLE = "Monitor"
     BINDINGS = [
-        Binding("x", "stop", "stop sweep"),
+        Binding("x", "stop", "stop sweep", show=False),
         Binding("c", "clear", "clear charts", show=False),
     ]
 
@@ -58,16 +64,23 @@ class MonitorScreen(Screen):
             with Horizontal(id="charts"):
                 yield SeriesChart("training loss per step", "step", "loss", log_y=True, id="step-chart")
                 yield SeriesChart("primary metric per epoch", "epoch", "", id="epoch-chart")
-            yield RichLog(id="log", max_lines=2000, wrap=True)
+            yield RichLog(id="log", max_lines=2000, wrap=True, markup=False)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.reset()
+        self.set_interval(0.25, self.replot)
+        self.set_interval(2.0, self.update_device)
+
+    def reset(self) -> None:
+        """A new sweep: its rows and curves only (earlier sweeps are on the Runs screen)."""
         self.rows: dict[str, RunRow] = {}
         self.steps: dict[str, int] = {}
         self.kinds: dict[str, Kind | None] = {}
         self.latest: dict[str, str] = {}  # run -> its primary metric, as shown
-        self.set_interval(0.25, self.replot)
-        self.set_interval(2.0, self.update_device)
+        self.query_one("#run-rows", VerticalScroll).remove_children()
+        for chart in self.query(SeriesChart):
+            chart.clear_series()
 
     def replot(self) -> None:
         self.set_status(self.app.sweep_status)
@@ -83,8 +96,9 @@ class MonitorScreen(Screen):
             self._status = text
             self.query_one("#sweep-status", Static).update(text)
 
-    def log_line(self, text: str) -> None:
-        self.query_one("#log", RichLog).write(text)
+    def log_line(self, text: str | Text, style: str = "") -> None:
+        """Engine lines are plain text (never parsed as markup); the bench's own may be styled."""
+        self.query_one("#log", RichLog).write(text if isinstance(text, Text) else Text(text, style=style))
 
     def run_started(self, message: messages.RunStarted) -> None:
         e = message.event
@@ -98,7 +112,7 @@ class MonitorScreen(Screen):
             epoch_chart.title = f"{metric.label} per epoch" + (f" ({metric.unit})" if metric.unit else "")
             epoch_chart.ylabel = metric.short
             step_chart.dirty = epoch_chart.dirty = True
-        row = RunRow(e.run_id, e.epochs * e.steps_per_epoch)
+        row = RunRow(e.run_id, e.epochs * e.steps_per_epoch, colour(len(self.rows)))
         self.rows[e.run_id] = row
         self.steps[e.run_id] = e.steps_per_epoch
         self.query_one("#run-rows", VerticalScroll).mount(row)
@@ -121,19 +135,22 @@ class MonitorScreen(Screen):
             row.bar.update(progress=e.epoch * self.steps.get(e.run_id, 0))
             shown = f"{primary.short} {primary.format(m.get(primary.name))}" if primary else ""
             self.latest[e.run_id] = shown
-            row.label.update(f"{e.run_id}  ep {e.epoch}  {shown}")
+            row.label.update(Text(f"{e.run_id}  ep {e.epoch}  {shown}"))
         step_chart = self.query_one("#step-chart", SeriesChart)
         start = len(step_chart.series.get(short, ([], []))[0])
-        step_chart.extend(short, list(range(start + 1, start + 1 + len(e.step_losses))), list(e.step_losses))
+        index = list(self.rows).index(e.run_id) if e.run_id in self.rows else 0
+        step_chart.extend(short, list(range(start + 1, start + 1 + len(e.step_losses))), list(e.step_losses),
+                          colour(index))
         if primary is not None and primary.name in m:
-            self.query_one("#epoch-chart", SeriesChart).extend(short, [e.epoch], [m[primary.name]])
+            self.query_one("#epoch-chart", SeriesChart).extend(short, [e.epoch], [m[primary.name]], colour(index))
 
     def run_ended(self, message: messages.RunEnded) -> None:
         e = message.event
         row = self.rows.get(e.run_id)
         if row is not None:
-            colour = {"ok": "green", "diverged": "yellow"}.get(e.status, "red")
-            row.label.update(f"[{colour}]{e.status}[/] {e.run_id} ({e.wall_time:.1f}s)  {self.latest.get(e.run_id, '')}")
+            style = {"ok": "green", "diverged": "yellow"}.get(e.status, "red")
+            row.label.update(Text.assemble((e.status, style),
+                                           f" {e.run_id} ({e.wall_time:.1f}s)  {self.latest.get(e.run_id, '')}"))
             if e.status == "ok":
                 row.bar.update(progress=row.total)
         self.log_line(f"{e.run_id}: {e.status} in {e.wall_time:.1f}s" + (f": {e.message}" if e.message else ""))

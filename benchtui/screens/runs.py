@@ -5,6 +5,7 @@ config values that differ."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,7 +19,23 @@ from engine.figures import loss_metric, split_family
 from engine.kinds import KINDS
 from engine.runs import scan_runs
 
-COLUMNS = ("✓", "status", "experiment", "run", "primary", "second", "time s")
+# the kind's primary metrics lead: they are what a run is judged by
+COLUMNS = ("✓", "primary", "second", "status", "experiment", "run", "time s")
+METRIC_COLUMNS = (1, 2)
+
+
+def config_text(record: dict) -> str:
+    """The run's whole config, one ``key=value`` per item, numbers rounded."""
+    def shown(value) -> str:
+        if isinstance(value, float):
+            return format(value, ".4g")
+        if isinstance(value, (list, tuple)):
+            return ",".join(shown(v) for v in value)
+        return str(value)
+
+    items = [f"{key}={shown(value)}" for key, value in flatten(record.get("config", {})).items() if value != ""]
+    where = "archived: " if record.get("_archived") else ""
+    return f"{where}{record.get('experiment', '?')}/{record.get('name', '?')}:  " + "  ".join(items)
 
 
 def differing(records: list[dict]) -> dict[str, list]:
@@ -48,9 +65,10 @@ def headline(record: dict) -> list[tuple[str, float | None, str]]:
 def row_cells(record: dict, marked: bool) -> tuple:
     wall = (record.get("history") or {}).get("wall_time")
     shown = [text for _name, _value, text in headline(record)] + ["—", "—"]
-    return ("●" if marked else " ", record.get("status", "?"),
-            f"{record.get('preset', '?')}/{record.get('experiment', '?')}", record.get("name", "?"),
-            shown[0], shown[1], "—" if wall is None else format(wall, ".1f"))
+    status = record.get("status", "?")
+    return ("●" if marked else " ", shown[0], shown[1], f"{status} (archived)" if record.get("_archived") else status,
+            f"{record.get('preset', '?')}/{record.get('experiment', '?')}",
+            Path(record.get("_path", record.get("name", "?"))).name, "—" if wall is None else format(wall, ".1f"))
 
 
 class CurvesModal(ModalScreen[None]):
@@ -114,19 +132,21 @@ class CurvesModal(ModalScreen[None]):
 
 
 class RunsScreen(Screen):
+    SUB_TITLE = "Runs"
     BINDINGS = [
         Binding("enter", "open", "open run"),
         Binding("space", "mark", "mark"),
         Binding("c", "compare", "compare marked"),
         Binding("o", "sort", "sort"),
         Binding("slash", "filter", "filter", show=False),
-        Binding("ctrl+r", "reload", "reload", show=False),
+        Binding("R", "reload", "reload", show=False),
     ]
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="/ filter: words that must appear in status, experiment or run", id="runs-filter")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="runs-config", markup=False)
         yield Static("", id="runs-hint")
         yield Footer(compact=True)
 
@@ -154,9 +174,9 @@ class RunsScreen(Screen):
                        for w in words)]
 
         def key(r: dict):
-            if self.sort_column in (4, 5):  # by value, best first whatever the direction
+            if self.sort_column in METRIC_COLUMNS:  # by value, best first whatever the direction
                 shown = headline(r)
-                index = self.sort_column - 4
+                index = self.sort_column - METRIC_COLUMNS[0]
                 if index < len(shown) and shown[index][1] is not None:
                     kind = KINDS[r["kind"]]
                     value = shown[index][1]
@@ -194,6 +214,10 @@ class RunsScreen(Screen):
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return next((r for r in self.records if r["_path"] == key), None)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        record = self.current()
+        self.query_one("#runs-config", Static).update(config_text(record) if record else "")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,7 +18,8 @@ from textual_plotext import PlotextPlot
 
 from benchtui.setup_state import SetupState, choices
 from benchtui.widgets.thumbnail import Thumbnail
-from benchtui.widgets.forms import ConfigForm
+from benchtui.widgets.forms import ConfigForm, field_id
+from engine.config import apply_overrides, get_value, leaf_types, parse_value, resolve_key
 from engine.errors import BenchError
 from engine.kinds import get_kind
 
@@ -56,27 +59,59 @@ class LoadPreset(ModalScreen[tuple[Path, str] | None]):
 
 
 class SavePreset(ModalScreen[Path | None]):
+    """Ask for a file name; an existing file is overwritten only after a
+    second enter on the same name."""
+
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
     def __init__(self, default: Path):
         super().__init__()
         self.default = default
+        self.confirmed: Path | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="modal-box"):
-            yield Label("Save the setup as a preset TOML (enter to save, esc to cancel):")
+            yield Label("Save the experiment on screen as a preset TOML (enter to save, esc to cancel):")
             yield Input(value=str(self.default), id="save-path")
+            yield Static("", id="save-warning")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.confirmed = None
+        self.query_one("#save-warning", Static).update("")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(Path(event.value.strip()) if event.value.strip() else None)
+        text = event.value.strip()
+        if not text:
+            return
+        path = Path(text)
+        if path.exists() and self.confirmed != path:
+            self.confirmed = path
+            self.query_one("#save-warning", Static).update(
+                f"[b red]{path} exists.[/] Enter again to overwrite it, or change the name.")
+            return
+        self.dismiss(path)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
 
 
+def free_name(folder: Path, stem: str) -> Path:
+    """``folder/stem.toml``, or ``stem-2.toml``, ``stem-3.toml``… whichever does not exist."""
+    path, n = folder / f"{stem}.toml", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}.toml"
+    return path
+
+
 class SetupScreen(Screen):
+    """What is on this screen is what runs: every field is checked on each
+    edit and when it loses focus, with the kind's own config check, and
+    running is refused while any field holds an error."""
+
+    SUB_TITLE = "Setup"
     BINDINGS = [
-        Binding("r", "run", "run sweep"),
+        Binding("r", "run", "run sweep", show=False),
         Binding("l", "load", "load preset"),
         Binding("ctrl+s", "save", "save preset"),
         Binding("d", "tab('dataset')", "dataset tab", show=False),
@@ -86,46 +121,151 @@ class SetupScreen(Screen):
 
     def compose(self) -> ComposeResult:
         state: SetupState = self.app.setup_state
+        self.errors: dict[str, str] = {}  # field (config key, "data.path", "grid-0"…) -> its problem
+        self.sweep_errors: dict[str, str] = {}
         yield Header()
         with TabbedContent(initial="dataset", id="setup-tabs"):
             with TabPane("Dataset", id="dataset"):
                 with VerticalScroll():
                     with Horizontal(classes="form-row"):
                         yield Label("dataset", classes="form-key")
-                        yield Select(choices(), value=state.choice, allow_blank=False, id="dataset-select")
+                        yield Select(choices(), value=state.choice, allow_blank=False, compact=True,
+                                     id="dataset-select")
                     with Horizontal(classes="form-row"):
                         yield Label("folder", classes="form-key")
-                        yield Input(value=str(state.settings.get("data.path", "")),
-                                    placeholder="empty = embedded default; enter to check", id="data-path")
+                        yield Input(value=str(state.settings.get("data.path", "")), compact=True,
+                                    placeholder="empty = embedded default; checked when you leave it",
+                                    id="data-path")
                     yield Static("", id="data-error")
-                    yield Static("press enter in the folder field to check the data", id="data-summary")
+                    yield Static("leave the folder field (tab or enter) to check the data", id="data-summary")
                     yield PlotextPlot(id="data-preview")
                     yield Thumbnail(id="data-thumb")
             with TabPane("Model", id="model"):
                 yield ConfigForm(state.config_type, ("model", "optim"), state.settings, id="model-form")
             with TabPane("Sweep", id="sweep"):
-                with VerticalScroll():
-                    yield Static("", id="sweep-error")
+                with VerticalScroll(id="sweep-scroll"):
                     for table, count in (("grid", 2), ("zip", 2)):
                         for i in range(count):
                             with Horizontal(classes="form-row"):
                                 yield Label(f"{table} key {i + 1}", classes="form-key")
-                                yield Input(placeholder="e.g. optim.lr", id=f"{table}-key-{i}", classes="sweep-key")
+                                yield Input(placeholder="e.g. optim.lr", id=f"{table}-key-{i}", compact=True,
+                                            classes="sweep-key")
                                 yield Input(placeholder="values, comma-separated", id=f"{table}-values-{i}",
-                                            classes="sweep-values")
+                                            compact=True, classes="sweep-values")
+                            yield Static("", id=f"{table}-error-{i}", classes="row-error")
                     yield Static("grid: every combination; zip: lists paired element-wise", classes="form-help")
+                    yield Static("", id="sweep-error")
                     yield ConfigForm(state.config_type, ("system",), state.settings, id="system-form")
+                with Horizontal(id="setup-buttons"):
                     yield Static("", id="run-count")
-                    with Horizontal(id="setup-buttons"):
-                        yield Button("Run (r)", id="run", variant="primary")
-                        yield Button("Save preset (ctrl+s)", id="save")
-                        yield Button("Load preset (l)", id="load")
+                    yield Button("Run ^r", id="run", variant="primary", compact=True)
+                    yield Button("Save ^s", id="save", compact=True)
+                    yield Button("Load l", id="load", compact=True)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.fill_sweep()
-        self.update_count()
+        self.check()
+        self.loaded_path = self.app.setup_state.settings.get("data.path", "")
         self.load_data(self.app.setup_state.config())
+
+    # ------------------------------------------------------------ checking
+    def forms(self) -> list[ConfigForm]:
+        """The forms of the current kind that are composed (not one being swapped out)."""
+        kind_type = self.app.setup_state.config_type
+        return [form for form in self.query(ConfigForm)
+                if form.config_type is kind_type and form.is_attached and not form._closing
+                and (not form.keys or form.query(f"#{field_id(form.keys[0])}"))]
+
+    def check(self) -> list[str]:
+        """Read every field into the setup, check it, show each problem under
+        its field, update the run count; returns the problems."""
+        state: SetupState = self.app.setup_state
+        types = leaf_types(state.config_type)
+        defaults = state.config_type()
+        errors: dict[str, str] = {}
+        settings = dict(state.settings)
+        for form in self.forms():
+            for key in form.keys:
+                raw = form.raw(key)
+                if not isinstance(raw, str):  # a Switch or a Select: its value, kept only when not the default
+                    if raw == get_value(defaults, key):
+                        settings.pop(key, None)
+                    else:
+                        settings[key] = raw
+                elif not raw.strip():
+                    settings.pop(key, None)
+                else:
+                    try:
+                        settings[key] = parse_value(key, types[key], raw.strip())
+                    except BenchError as exc:
+                        errors[key] = str(exc)
+                        settings.pop(key, None)
+        folder = self.query_one("#data-path", Input).value.strip()
+        if folder:
+            settings["data.path"] = folder
+            if not Path(folder).expanduser().is_dir():
+                errors["data.path"] = f"{folder}: not a folder"
+        else:
+            settings.pop("data.path", None)
+        state.settings = settings
+        errors.update(self.sweep_errors)
+        swept_rows = {}
+        for table in ("grid", "zip"):
+            for i in range(2):
+                key = self.query_one(f"#{table}-key-{i}", Input).value.strip()
+                if key:
+                    try:
+                        swept_rows[resolve_key(state.config_type, key)] = f"{table}-{i}"
+                    except BenchError:
+                        pass
+        try:
+            runs = state.runs()
+        except BenchError as exc:
+            errors["sweep"] = str(exc)
+            runs = []
+        kind = get_kind(state.kind)
+        for run in runs:  # the kind's own check, on every run's config
+            try:
+                kind.check_config(apply_overrides(state.config_type(), {**settings, **run}))
+            except BenchError as exc:
+                key = max((k for k in types if k in str(exc)), key=len, default="sweep")
+                where = swept_rows.get(key) if key in run else key
+                if where is None or where not in self.field_names():
+                    where = "sweep"
+                errors.setdefault(where, str(exc))
+        self.show_errors(errors)
+        self.update_count(len(runs), errors)
+        return [f"{name}: {text}" if not text.startswith(name) else text for name, text in errors.items()]
+
+    def field_names(self) -> set[str]:
+        names = {key for form in self.forms() for key in form.keys}
+        return names | {"data.path", "sweep"} | {f"{t}-{i}" for t in ("grid", "zip") for i in range(2)}
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        for form in self.forms():
+            for key in form.keys:
+                form.show_error(key, errors.get(key))
+        self.query_one("#data-path", Input).set_class("data.path" in errors, "-invalid")
+        if "data.path" in errors:
+            self.query_one("#data-error", Static).update(Text(f"✗ {errors['data.path']}", style="red"))
+        for table in ("grid", "zip"):
+            for i in range(2):
+                text = errors.get(f"{table}-{i}")
+                line = self.query_one(f"#{table}-error-{i}", Static)
+                line.update(f"✗ {text}" if text else "")
+                line.set_class(bool(text), "-shown")
+                for part in ("key", "values"):
+                    self.query_one(f"#{table}-{part}-{i}", Input).set_class(bool(text), "-invalid")
+        self.query_one("#sweep-error", Static).update(f"✗ {errors['sweep']}" if "sweep" in errors else "")
+
+    def problems(self) -> list[str]:
+        return self.check()
+
+    @on(ConfigForm.Changed)
+    def value_changed(self, event: ConfigForm.Changed) -> None:
+        self.check()
 
     # ----------------------------------------------------------- dataset
     @on(Select.Changed, "#dataset-select")
@@ -136,13 +276,24 @@ class SetupScreen(Screen):
         if state.kind != before[0]:
             await self.rebuild_forms()
             self.fill_sweep()
+            self.sweep_errors = {}
         if (state.kind, state.dataset) != before:
             self.load_data(state.config())
-        self.update_count()
+        self.check()
+
+    @on(Input.Changed, "#data-path")
+    def folder_typed(self) -> None:
+        self.check()
 
     @on(Input.Submitted, "#data-path")
-    def check_data(self, event: Input.Submitted) -> None:
-        self.app.setup_state.set_value("data.path", event.value)
+    @on(Input.Blurred, "#data-path")
+    def check_data(self) -> None:
+        """The folder is applied when it is left (or on enter), not only on enter."""
+        self.check()
+        path = self.app.setup_state.settings.get("data.path", "")
+        if "data.path" in self.errors or path == self.loaded_path:
+            return
+        self.loaded_path = path
         self.query_one("#data-summary", Static).update("checking…")
         self.load_data(self.app.setup_state.config())
 
@@ -157,7 +308,7 @@ class SetupScreen(Screen):
         self.app.call_from_thread(self.show_data, data)
 
     def show_data_error(self, text: str) -> None:
-        self.query_one("#data-error", Static).update(f"[red]✗ {text}[/]")
+        self.query_one("#data-error", Static).update(Text(f"✗ {text}", style="red"))
         self.query_one("#data-summary", Static).update("")
 
     def show_data(self, data) -> None:
@@ -191,18 +342,7 @@ class SetupScreen(Screen):
             parent = old.parent
             new = ConfigForm(state.config_type, sections, state.settings, id=form_id[1:])
             await old.remove()
-            if form_id == "#system-form":
-                parent.mount(new, before=self.query_one("#run-count"))
-            else:
-                parent.mount(new)
-
-    @on(ConfigForm.Changed)
-    def value_changed(self, event: ConfigForm.Changed) -> None:
-        try:
-            self.app.setup_state.set_value(event.key, event.text)
-        except BenchError as exc:
-            self.notify(str(exc), severity="error")
-        self.update_count()
+            await parent.mount(new)
 
     # ------------------------------------------------------------- sweep
     def fill_sweep(self) -> None:
@@ -220,31 +360,35 @@ class SetupScreen(Screen):
 
     @on(Input.Changed, ".sweep-key, .sweep-values")
     def sweep_changed(self, event: Input.Changed) -> None:
+        """Rebuild the sweep from its rows; a row that does not parse is an
+        error under that row (it blocks the run, never silently drops an axis)."""
         state: SetupState = self.app.setup_state
-        error = self.query_one("#sweep-error", Static)
-        try:
-            for table in ("grid", "zip"):
-                target = state.grid if table == "grid" else state.zipped
-                target.clear()
-                for i in range(2):
-                    key = self.query_one(f"#{table}-key-{i}", Input).value.strip()
-                    values = self.query_one(f"#{table}-values-{i}", Input).value
-                    if key:
+        self.sweep_errors = {}
+        for table in ("grid", "zip"):
+            target = state.grid if table == "grid" else state.zipped
+            target.clear()
+            for i in range(2):
+                key = self.query_one(f"#{table}-key-{i}", Input).value.strip()
+                values = self.query_one(f"#{table}-values-{i}", Input).value
+                if not key and values.strip():
+                    self.sweep_errors[f"{table}-{i}"] = "values without a key"
+                elif key:
+                    try:
+                        key = resolve_key(state.config_type, key)  # an unknown key first, then its values
+                        if not values.strip():
+                            raise BenchError(f"{key}: no values")
                         state.set_sweep(table, key, values)
-            state.extra_runs = []
-            error.update("")
-        except BenchError as exc:
-            error.update(f"[red]✗ {exc}[/]")
-        self.update_count()
+                    except BenchError as exc:
+                        self.sweep_errors[f"{table}-{i}"] = str(exc)
+        state.extra_runs = []
+        self.check()
 
-    def update_count(self) -> None:
+    def update_count(self, runs: int, errors: dict[str, str]) -> None:
         state: SetupState = self.app.setup_state
-        try:
-            runs = len(state.runs())
-            state.config()
-            text = f"[b]{runs} run{'s' if runs != 1 else ''}[/] will be launched ({state.kind}: {state.experiment})"
-        except BenchError as exc:
-            text = f"[red]✗ {exc}[/]"
+        if errors:
+            text = f"[red]✗ {len(errors)} problem{'s' if len(errors) != 1 else ''}: nothing runs until fixed[/]"
+        else:
+            text = f"[b]{runs} run{'s' if runs != 1 else ''}[/] ({state.kind}: {state.experiment})"
         self.query_one("#run-count", Static).update(text)
 
     # ----------------------------------------------------------- actions
@@ -253,11 +397,16 @@ class SetupScreen(Screen):
 
     @on(Button.Pressed, "#run")
     def action_run(self) -> None:
-        self.app.start_from_setup()
+        self.app.action_run()
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
-        state: SetupState = self.app.setup_state
+        """Save only the experiment on screen, under a name that does not exist yet."""
+        problems = self.check()
+        if problems:
+            self.notify("not saved; fix first:\n" + "\n".join(f"• {p}" for p in problems), severity="error")
+            return
+        state = dataclasses.replace(self.app.setup_state, others=[], report=False)
 
         def done(path: Path | None) -> None:
             if path is None:
@@ -269,7 +418,7 @@ class SetupScreen(Screen):
                 return
             self.notify(f"saved {path}: run it with  benchtui replay {path}")
 
-        self.app.push_screen(SavePreset(self.app.presets_dir / f"{state.name}.toml"), done)
+        self.app.push_screen(SavePreset(free_name(self.app.presets_dir, f"{state.name}-{state.experiment}")), done)
 
     @on(Button.Pressed, "#load")
     def action_load(self) -> None:
@@ -283,11 +432,14 @@ class SetupScreen(Screen):
                 return
             with self.prevent(Select.Changed):
                 self.query_one("#dataset-select", Select).value = self.app.setup_state.choice
+            state = self.app.setup_state
+            with self.prevent(Input.Changed):
+                self.query_one("#data-path", Input).value = str(state.settings.get("data.path", ""))
             await self.rebuild_forms()
             self.fill_sweep()
-            self.update_count()
-            state = self.app.setup_state
-            self.query_one("#data-path", Input).value = str(state.settings.get("data.path", ""))
+            self.sweep_errors = {}
+            self.check()
+            self.loaded_path = state.settings.get("data.path", "")
             self.query_one("#data-summary", Static).update("checking…")
             self.load_data(state.config())  # the preset's dataset, not the one shown before
             self.notify(f"loaded {choice[0].name} › {choice[1]}")
