@@ -128,10 +128,10 @@ class Bench:
         path.write_text(text)
         return path
 
-    def plan(self, text: str):
+    def plan(self, text: str, stack: bool = True):
         return plan(load_preset(self.preset(text)),
                     ReplayOptions(runs_dir=self.runs, data_root=self.data_root,
-                                  data_paths={"cities": str(self.cities)}))
+                                  data_paths={"cities": str(self.cities)}, stack=stack))
 
     def app(self, the_plan=None):
         return make_app(runs_dir=self.runs, data_root=self.data_root, presets_dir=self.presets, plan=the_plan)
@@ -311,7 +311,8 @@ def test_bad_value_in_the_model_form_is_refused_where_typed(bench):
 
 
 def test_keys_are_handled_while_training_runs(bench):
-    the_plan = bench.plan(tiny_preset(epochs=20000, lrs="[0.01, 0.003, 0.001]", batch=8))
+    # one run at a time (not stacked), so that one run is in progress when the keys are pressed
+    the_plan = bench.plan(tiny_preset(epochs=20000, lrs="[0.01, 0.003, 0.001]", batch=8), stack=False)
 
     async def scenario():
         app = bench.app(the_plan)
@@ -345,7 +346,7 @@ def test_keys_are_handled_while_training_runs(bench):
 
 
 def test_quit_mid_run_stops_the_sweep_cleanly(bench):
-    the_plan = bench.plan(tiny_preset(epochs=20000, lrs="[0.01, 0.003, 0.001, 0.0003]", batch=8))
+    the_plan = bench.plan(tiny_preset(epochs=20000, lrs="[0.01, 0.003, 0.001, 0.0003]", batch=8), stack=False)
     first = bench.runs / "tiny" / "lr" / "lr=0.01"
 
     async def scenario():
