@@ -227,39 +227,56 @@ class BenchApp(App):
         if event.state == WorkerState.ERROR:
             self.sweep_running = False
             self.notify(f"sweep failed: {event.worker.error}", severity="error", timeout=10)
-            self.get_screen("monitor").log_line(f"sweep failed: {event.worker.error}", style="red")
+            if (monitor := self.monitor()) is not None:
+                monitor.log_line(f"sweep failed: {event.worker.error}", style="red")
         elif event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
             self.sweep_running = False
 
     # ------------------------------------------------ engine events → monitor
     def on_run_started(self, message: messages.RunStarted) -> None:
-        self.get_screen("monitor").run_started(message)
+        if (monitor := self.monitor()) is not None:
+            monitor.run_started(message)
 
     def on_step_progress(self, message: messages.StepProgress) -> None:
-        self.get_screen("monitor").step_progress(message)
+        if (monitor := self.monitor()) is not None:
+            monitor.step_progress(message)
 
     def on_epoch_ended(self, message: messages.EpochEnded) -> None:
-        self.get_screen("monitor").epoch_ended(message)
+        if (monitor := self.monitor()) is not None:
+            monitor.epoch_ended(message)
 
     def on_run_ended(self, message: messages.RunEnded) -> None:
-        self.get_screen("monitor").run_ended(message)
+        if (monitor := self.monitor()) is not None:
+            monitor.run_ended(message)
         if message.event.status in ("failed",):
             self.notify(f"{message.event.run_id} failed: {message.event.message}", severity="error", timeout=8)
 
     def on_log_line(self, message: messages.LogLine) -> None:
-        self.get_screen("monitor").log_line(message.text)
+        if (monitor := self.monitor()) is not None:
+            monitor.log_line(message.text)
 
     def on_sweep_finished(self, message: messages.SweepFinished) -> None:
         self.sweep_running = False
         self.sweep_result = message
         counts = ", ".join(f"{n} {s}" for s, n in sorted(message.counts.items())) or "no runs"
         verdict = "stopped" if message.stopped else "finished"
-        monitor: MonitorScreen = self.get_screen("monitor")
         self.sweep_status = f"sweep {verdict}: {counts}. Runs screen (3) shows them."
-        monitor.set_status(self.sweep_status)
-        for line in message.problems:
-            monitor.log_line(line, style="red")
+        if (monitor := self.monitor()) is not None:
+            monitor.set_status(self.sweep_status)
+            for line in message.problems:
+                monitor.log_line(line, style="red")
         self.notify(f"sweep {verdict}: {counts}", severity="warning" if message.problems else "information")
+
+    def monitor(self) -> MonitorScreen | None:
+        """The Monitor, or None once the app is closing (events may still arrive from the sweep thread)."""
+        try:
+            return self.get_screen("monitor")
+        except KeyError:
+            return None
+
+    def on_unmount(self) -> None:
+        """However the app ends, a sweep still training is stopped (its runs end `stopped`)."""
+        self.stop_event.set()
 
     async def action_quit(self) -> None:
         if not self.sweep_running:

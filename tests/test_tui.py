@@ -356,7 +356,10 @@ def test_quit_mid_run_stops_the_sweep_cleanly(bench):
             await wait_until(lambda: getattr(monitor, "rows", None), what="the first run to start")
             await wait_until(lambda: (first / "run.json").is_file(), what="run.json")
             assert run_json(first)["status"] == "running"
-            await pilot.press("q")
+            await pilot.press("q")  # asks first: the sweep is running
+            await wait_until(lambda: type(app.screen).__name__ == "ConfirmQuit", what="the question")
+            assert app.is_running and app.sweep_running
+            await pilot.press("y")
             await wait_until(lambda: not app.is_running, timeout=20, what="the app to exit")
         return app
 
