@@ -123,12 +123,15 @@ class ReplayCommand(click.Command):
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
               help="Where to train (default: the preset's, i.e. auto = CUDA when present).")
 @click.option("--force", is_flag=True, help="Redo runs that already finished.")
+@click.option("--seeds", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Run every setting with N seeds (the experiment's first seed and the next ones); figures "
+              "draw the mean and the spread, findings are decided on the seeds' agreement.")
 @click.option("--no-stack", is_flag=True, help="Train every run alone, even those that could train stacked "
               "together (same model shape and batch schedule).")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
               show_default=True, help="Where embedded default datasets are cached.")
 def replay(preset: Path, no_ui: bool, runs_dir: Path, data: tuple[str, ...], overrides: tuple[str, ...],
-           only: tuple[str, ...], device: str | None, force: bool, no_stack: bool, data_root: Path) -> None:
+           only: tuple[str, ...], device: str | None, force: bool, seeds: int | None, no_stack: bool, data_root: Path) -> None:
     """Run every experiment of PRESET (a TOML file) and write runs, figures
     and summaries. Finished runs are skipped unless --force.
 
@@ -141,7 +144,7 @@ def replay(preset: Path, no_ui: bool, runs_dir: Path, data: tuple[str, ...], ove
     options = ReplayOptions(
         runs_dir=runs_dir, data_root=data_root, overrides=_pairs(overrides, "--set"),
         data_paths=_pairs(data, "--data"), only=list(only), device=device, force=force,
-        stack=not no_stack,
+        stack=not no_stack, seeds=seeds,
     )
     the_plan = plan(load_preset(preset), options)
 

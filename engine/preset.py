@@ -32,8 +32,9 @@ from engine.config import apply_overrides, resolve_key
 from engine.errors import BenchError
 
 NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"  # a folder name; no leading dot (no '..')
-PRESET_KEYS = {"name", "title", "description", "defaults", "experiment", "report"}
-EXPERIMENT_KEYS = {"name", "kind", "title", "description", "set", "grid", "zip", "runs", "figures"}
+PRESET_KEYS = {"name", "title", "description", "defaults", "experiment", "report", "seeds"}
+EXPERIMENT_KEYS = {"name", "kind", "title", "description", "set", "grid", "zip", "runs", "figures", "seeds"}
+SEED_KEY = "system.seed"
 
 
 @dataclass
@@ -43,9 +44,10 @@ class Experiment:
     title: str
     description: str
     settings: dict[str, Any]  # preset defaults + experiment set, full dotted keys
-    runs: list[dict[str, Any]]  # per run: the swept values (full dotted keys)
+    runs: list[dict[str, Any]]  # per run: the swept values (full dotted keys), system.seed included with seeds
     figures: list[dict[str, Any]]
     extra: dict[str, Any] = field(default_factory=dict)  # kind-specific tables (gallery)
+    seeds: list[int] | None = None  # every run repeated with each of these seeds (`seeds = [...]`)
 
 
 @dataclass
@@ -107,6 +109,7 @@ def load_preset(path: str | Path) -> Preset:
     if not isinstance(raw_experiments, list) or not raw_experiments:
         raise loc.error("no [[experiment]] tables: the preset would run nothing")
 
+    preset_seeds = _seeds(doc["seeds"], loc, "seeds") if "seeds" in doc else None
     experiments, seen = [], set()
     for key in defaults:  # a default applies to the experiments whose kind has that key
         if not any(_known(kind.config_type, key) for kind in kinds.values()):
@@ -119,7 +122,7 @@ def load_preset(path: str | Path) -> Preset:
             raise loc.error("every [[experiment]] must be a table", "experiment")
         kind = kinds.get(raw.get("kind", default_kind().name))
         own_defaults = {k: v for k, v in defaults.items() if kind is None or _known(kind.config_type, k)}
-        exp = _parse_experiment(raw, own_defaults, loc, kinds, default_kind().name)
+        exp = _parse_experiment(raw, own_defaults, loc, kinds, default_kind().name, preset_seeds)
         if exp.name in seen:
             raise loc.error(f"experiment name '{exp.name}' is used twice", exp.name)
         seen.add(exp.name)
@@ -138,7 +141,28 @@ def _known(cfg_type: type, key: str) -> bool:
         return False
 
 
-def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict, default: str) -> Experiment:
+def _seeds(value: Any, loc: _Locator, where: str) -> list[int]:
+    """A non-empty list of distinct integer seeds."""
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)):
+        raise loc.error(f"{where}: 'seeds' must be a non-empty list of whole numbers >= 0 (got {value!r})", "seeds")
+    if len(set(value)) != len(value):
+        raise loc.error(f"{where}: 'seeds' lists a seed twice ({value})", "seeds")
+    return list(value)
+
+
+def seeded(runs: list[dict[str, Any]], seeds: list[int]) -> list[dict[str, Any]]:
+    """Every run once per seed (the seed last, so folders read ``lr=0.01,seed=43``)."""
+    return [{**{k: v for k, v in run.items() if k != SEED_KEY}, SEED_KEY: seed} for run in runs for seed in seeds]
+
+
+def group_name(swept: dict[str, Any]) -> str:
+    """The name of a run without its seed: the runs of one setting share it."""
+    return run_name({k: v for k, v in swept.items() if k != SEED_KEY})
+
+
+def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict, default: str,
+                      preset_seeds: list[int] | None = None) -> Experiment:
     name = raw.get("name")
     if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
         raise loc.error(f"every [[experiment]] needs a plain 'name' (got {name!r})", "[[experiment]]")
@@ -187,6 +211,11 @@ def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict, def
     runs += [full_keys(r, "runs") for r in explicit]
     if not runs:
         runs = [{}]
+    seeds = _seeds(raw["seeds"], loc, f"experiment '{name}'") if "seeds" in raw else preset_seeds
+    if seeds is not None:
+        if any(SEED_KEY in table for table in (own_set, *runs)):  # a [defaults] seed is overridden
+            raise loc.error(f"experiment '{name}': give either 'seeds' or a value of system.seed, not both", "seeds")
+        runs = seeded(runs, seeds)
     names = [run_name(r) for r in runs]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         raise loc.error(f"experiment '{name}': two runs would share the folder '{dup}' (repeated or too-close values)",
@@ -218,6 +247,7 @@ def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict, def
         runs=runs,
         figures=figures,
         extra=extra,
+        seeds=seeds,
     )
 
 

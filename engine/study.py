@@ -17,10 +17,10 @@ from typing import Any, Callable
 from engine.config import apply_overrides, config_hash, resolve_key, to_dict
 from engine.errors import BenchError
 from engine.events import Callback
-from engine.figures import FigureContext, summary_table
+from engine.figures import FigureContext, first_of_each_setting, summary_table
 from engine.io import write_json, write_text
 from engine.kinds import dataset_of, datasets, get_kind
-from engine.preset import Experiment, Preset, run_name
+from engine.preset import SEED_KEY, Experiment, Preset, group_name, run_name, seeded
 from engine.runs import RunWriter, archive_other_config, load_finished
 from engine.system import environment, resolve_device
 
@@ -35,6 +35,7 @@ class ReplayOptions:
     device: str | None = None
     force: bool = False
     stack: bool = True  # train runs that can share a stacked model together (see Kind.stack_key)
+    seeds: int | None = None  # --seeds N: every run with N seeds (the experiment's first seed and the next ones)
 
 
 @dataclass
@@ -44,6 +45,7 @@ class PlannedRun:
     swept: dict[str, Any]
     config: Any
     run_dir: Path
+    group: str = ""  # the run's name without its seed: the runs of one setting over seeds share it
 
     @property
     def run_id(self) -> str:
@@ -105,7 +107,7 @@ def plan(preset: Preset, options: ReplayOptions) -> Plan:
                 raise BenchError(f"--set {key}={value}: {exc}") from None
         if options.device is not None:
             cli["system.device"] = options.device
-        for swept in exp.runs:
+        for swept in _runs_with_seeds(exp, cfg_type, options.seeds):
             try:
                 cfg = apply_overrides(cfg_type(), {**exp.settings, **swept, **cli})
                 name = dataset_of(cfg)
@@ -118,7 +120,8 @@ def plan(preset: Preset, options: ReplayOptions) -> Plan:
                 kind.check_config(cfg)
             except BenchError as exc:
                 raise BenchError(f"{exp.name}/{name}: {exc}") from None
-            runs.append(PlannedRun(exp, name, swept, cfg, options.runs_dir / preset.name / exp.name / name))
+            runs.append(PlannedRun(exp, name, swept, cfg, options.runs_dir / preset.name / exp.name / name,
+                                   group_name(swept)))
     used = sorted({dataset_of(run.config) for run in runs})
     for name, path in options.data_paths.items():
         if name not in used:
@@ -130,6 +133,25 @@ def plan(preset: Preset, options: ReplayOptions) -> Plan:
     for run in runs:  # load (and validate) every dataset before any training
         result.data_for(run.config, run.experiment.kind)
     return result
+
+
+def _runs_with_seeds(exp: Experiment, cfg_type: type, count: int | None) -> list[dict[str, Any]]:
+    """The experiment's runs; with ``--seeds N``, each setting with N seeds
+    starting at the experiment's first seed (its configured system.seed when
+    it lists none)."""
+    if count is None:
+        return exp.runs
+    if count < 1:
+        raise BenchError(f"--seeds {count}: give 1 or more seeds")
+    if exp.seeds is None and any(SEED_KEY in run for run in exp.runs):
+        raise BenchError(f"--seeds {count}: experiment '{exp.name}' already sweeps system.seed")
+    first = exp.seeds[0] if exp.seeds else apply_overrides(cfg_type(), exp.settings).system.seed
+    settings: list[dict[str, Any]] = []
+    for run in exp.runs:
+        base = {k: v for k, v in run.items() if k != SEED_KEY}
+        if base not in settings:
+            settings.append(base)
+    return seeded(settings, [first + i for i in range(count)])
 
 
 def replay(
@@ -224,6 +246,7 @@ def _train_group(the_plan: Plan, group: list[PlannedRun], callbacks_for, stop) -
         "experiment_title": run.experiment.title,
         "kind": run.experiment.kind,
         "name": run.name,
+        "group": run.group or run.name,
         "swept": run.swept,
         "config": to_dict(run.config),
         "config_hash": config_hash(run.config),
@@ -263,9 +286,10 @@ def _experiment_outputs(the_plan: Plan, exp: Experiment, kind, records: list[dic
     ctx = (kind.figure_context or FigureContext)(kind, lambda cfg: the_plan.data_for(cfg, exp.kind))
     written = ["summary.md"]
     for spec in exp.figures:
-        fn = kind.figures[spec["kind"]].draw
+        figure = kind.figures[spec["kind"]]
+        chosen = usable if figure.over_seeds else first_of_each_setting(usable)
         try:
-            written += fn(usable, out, spec, exp.title, ctx) if usable else []
+            written += figure.draw(chosen, out, spec, exp.title, ctx) if chosen else []
         except Exception as exc:  # noqa: BLE001 - one broken figure must not lose the others
             summary.problems.append(f"{exp.name}: figure '{spec['kind']}' failed: {type(exc).__name__}: {exc}")
             log(traceback.format_exc(limit=3))

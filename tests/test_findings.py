@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.studies import (NOT_MEASURED, NOT_REPRODUCED, REPRODUCED, VERDICTS, Claim, Records, part_a, part_b,
-                            studies)
+from engine.studies import (INCONCLUSIVE, NOT_MEASURED, NOT_REPRODUCED, REPRODUCED, VERDICTS, Claim, Records,
+                            part_a, part_b, studies)
 from engine.studies.part_a import (batchnorm_faster, batchnorm_gradients_explode, batchnorm_smoother, early_drop,
                                    gradients_vanish, high_lr_fails, larger_batches_better, low_lr_slow,
-                                   middle_lrs_best, overfits_late, plotted_layers, residual_gradients_even,
+                                   middle_lrs_best, overfits_late, plotted_layers, residual_gradients_even, residual_learns,
                                    sine_beats_raw, sine_near_one)
 from engine.studies.part_b import finetune_beats_probe, probe_beats_scratch, scratch_near_chance, xgboost_near_probes
 
@@ -92,6 +92,13 @@ def gradients(per_layer: list[float], **flags: bool) -> Records:
     return {"gradients": [grad_run(per_layer, **flags)]}
 
 
+def residual_at(accuracy: float, classes: int = 27) -> Records:
+    run = grad_run(EVEN, residual=True)
+    run["final"] = {**run.get("final", {}), "val_accuracy": accuracy}
+    run["data"] = {"class_names": [f"c{i}" for i in range(classes)]}
+    return {"gradients": [run]}
+
+
 VANISHING = [10 ** (-(100 - i) / 10) for i in range(101)]
 EVEN = [1.0] * 101
 EXPLODING = [1e6] + [1.0] * 100
@@ -168,6 +175,9 @@ CASES = [
     (residual_gradients_even, gradients(ZERO_AT_30, residual=True), NOT_REPRODUCED, "infinite"),
     (residual_gradients_even, gradients(EXPLODING, residual=True), NOT_REPRODUCED, "1.00e+06"),
     (residual_gradients_even, gradients(EVEN), NOT_MEASURED, ""),
+    (residual_learns, residual_at(0.86), REPRODUCED, "validation accuracy 0.860 vs chance 0.037"),
+    (residual_learns, residual_at(0.014), NOT_REPRODUCED, "validation accuracy 0.014"),
+    (residual_learns, gradients(EVEN), NOT_MEASURED, ""),
     (sine_beats_raw, sine_runs(0.8, 0.97), REPRODUCED, "validation accuracy 0.970 vs 0.800"),
     (sine_beats_raw, sine_runs(0.8, 0.7), NOT_REPRODUCED, "0.700 vs 0.800"),
     (sine_beats_raw, sine_runs(0.8, None), NOT_MEASURED, ""),
@@ -200,9 +210,11 @@ def test_claim_gives_its_verdict_on_handmade_records(claim: Claim, records: Reco
 
 def test_every_claim_is_tested_for_every_verdict():
     claims = [v for m in (part_a, part_b) for v in vars(m).values() if isinstance(v, Claim)]
-    assert len(claims) == 17
+    assert len(claims) == 18
     tested = {(c.section, c.text, v) for c, _, v, _ in CASES}
-    missing = [(c.section, c.text, v) for c in claims for v in VERDICTS if (c.section, c.text, v) not in tested]
+    # a claim on one seed's runs gives one of these; "inconclusive" comes from comparing seeds (tested below)
+    own = [v for v in VERDICTS if v != INCONCLUSIVE]
+    missing = [(c.section, c.text, v) for c in claims for v in own if (c.section, c.text, v) not in tested]
     assert not missing
 
 
@@ -236,3 +248,31 @@ def test_the_report_reads_records_only():
                             cwd=root.parents[1]).stdout
     for module in ("engine.trainers", "engine.figures", "engine.kinds", "engine.models"):
         assert f"'{module}" not in loaded
+
+
+# ------------------------------------------------------------------ seeds
+def test_a_claim_is_judged_on_every_seed_and_inconclusive_when_they_disagree():
+    from engine.studies import INCONCLUSIVE, NOT_MEASURED, REPRODUCED, Outcome, claim, judge_over_seeds
+
+    @claim("X", "the value is above 1")
+    def above_one(records):
+        runs = records.get("e", [])
+        if not runs:
+            return Outcome("no runs", NOT_MEASURED)
+        value = runs[0]["final"]["v"]
+        return Outcome(f"v = {value}", REPRODUCED if value > 1 else "not reproduced")
+
+    def recs(*values):
+        return {"e": [{"seed": 40 + i, "final": {"v": v}} for i, v in enumerate(values)]}
+
+    outcome, seeds = judge_over_seeds(above_one, recs(2, 3, 4))
+    assert (outcome.verdict, seeds) == (REPRODUCED, 3) and "the same in all 3 seeds" in outcome.measured
+    outcome, seeds = judge_over_seeds(above_one, recs(0.5, 0.2))
+    assert (outcome.verdict, seeds) == ("not reproduced", 2)
+    outcome, seeds = judge_over_seeds(above_one, recs(2, 0.5, 3))
+    assert (outcome.verdict, seeds) == (INCONCLUSIVE, 3)
+    assert "2 of 3 seeds reproduce it" in outcome.measured and "seed 41: not reproduced" in outcome.measured
+    outcome, seeds = judge_over_seeds(above_one, recs(5))
+    assert (outcome.verdict, seeds) == (REPRODUCED, 1)
+    outcome, seeds = judge_over_seeds(above_one, {"e": []})
+    assert (outcome.verdict, seeds) == (NOT_MEASURED, 0)

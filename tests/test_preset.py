@@ -76,3 +76,45 @@ def test_malformed_presets_fail_with_file_line_and_key(tmp_path: Path, text, mes
     assert str(info.value).startswith(str(path))
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_seeds_repeat_every_run_and_name_the_seed_last(tmp_path: Path):
+    path = tmp_path / "p.toml"
+    path.write_text('seeds = [1, 2]\n[[experiment]]\nname = "a"\ngrid = { lr = [0.1, 0.01] }\n'
+                    '[[experiment]]\nname = "b"\nseeds = [7]\n')
+    a, b = load_preset(path).experiments
+    assert [run_name(r) for r in a.runs] == ["lr=0.1,seed=1", "lr=0.1,seed=2", "lr=0.01,seed=1", "lr=0.01,seed=2"]
+    assert a.seeds == [1, 2] and b.seeds == [7] and [run_name(r) for r in b.runs] == ["seed=7"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[[experiment]]\nname = "a"\nseeds = []\n', "'seeds' must be a non-empty list of whole numbers"),
+    ('[[experiment]]\nname = "a"\nseeds = [1, 1]\n', "'seeds' lists a seed twice"),
+    ('[[experiment]]\nname = "a"\nseeds = [1.5]\n', "'seeds' must be a non-empty list"),
+    ('[[experiment]]\nname = "a"\nseeds = [1, 2]\ngrid = { "system.seed" = [3, 4] }\n',
+     "give either 'seeds' or a value of system.seed"),
+])
+def test_bad_seeds_fail_with_file_and_line(tmp_path: Path, text: str, message: str):
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    with pytest.raises(BenchError) as info:
+        load_preset(path)
+    assert message in str(info.value) and f"{path}:" in str(info.value)
+
+
+def test_seeds_option_repeats_every_setting_from_the_experiment_seed(tmp_path: Path):
+    from engine.study import ReplayOptions, plan
+
+    path = tmp_path / "p.toml"
+    path.write_text('[defaults]\n"system.seed" = 10\n[[experiment]]\nname = "a"\ngrid = { lr = [0.1, 0.01] }\n'
+                    '[[experiment]]\nname = "b"\nseeds = [3, 4]\n')
+    # planning loads the data: point it at a tiny folder
+    from tests.test_cli import write_cities
+
+    data = write_cities(tmp_path / "cities")
+    the_plan = plan(load_preset(path), ReplayOptions(runs_dir=tmp_path / "runs", seeds=3,
+                                                     data_paths={"cities": str(data)}))
+    names = [(r.experiment.name, r.name, r.group, r.config.system.seed) for r in the_plan.runs]
+    assert names[:3] == [("a", "lr=0.1,seed=10", "lr=0.1", 10), ("a", "lr=0.1,seed=11", "lr=0.1", 11),
+                         ("a", "lr=0.1,seed=12", "lr=0.1", 12)]
+    assert [n[1] for n in names if n[0] == "b"] == ["seed=3", "seed=4", "seed=5"]

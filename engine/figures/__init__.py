@@ -69,6 +69,27 @@ def status_note(record: dict) -> str:
     return "" if record.get("status") == "ok" else f" [{record.get('status')}]"
 
 
+def seed_groups(records: list[dict]) -> dict[str, list[dict]]:
+    """Runs of one setting over several seeds, by the setting's name (a run
+    without seeds is a group of one)."""
+    out: dict[str, list[dict]] = {}
+    for r in records:
+        out.setdefault(r.get("group") or run_label(r), []).append(r)
+    return out
+
+
+def first_of_each_setting(records: list[dict]) -> list[dict]:
+    """One run per setting (the first seed): for figures drawn per run."""
+    return [members[0] for members in seed_groups(records).values()]
+
+
+def mean_band(series: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, min, max) over runs, up to the shortest run (a diverged or stopped seed ends early)."""
+    length = min(len(v) for v in series)
+    stacked = np.asarray([v[:length] for v in series], dtype=float)
+    return stacked.mean(0), stacked.min(0), stacked.max(0)
+
+
 def split_family(kind: Any, metric: str) -> list[tuple[str, str]]:
     """(split, metric name) for the train/val/test variants of ``metric``
     that the kind declares, e.g. val_accuracy -> train/val/test_accuracy."""
@@ -116,22 +137,31 @@ def curves(records: list[dict], out: Path, spec: dict, title: str, ctx: FigureCo
     per_step = metrics == ["step_loss"]
     for ax, (group, members) in zip(axes[0], groups.items()):
         colors = plt.get_cmap("tab10")
-        for i, r in enumerate(members):
-            h = r["history"]
+        settings = seed_groups(members)
+        for i, (setting, runs) in enumerate(settings.items()):
             for m_index, metric in enumerate(metrics):
                 style = LINESTYLES.get(metric.split("_")[0], "-")
-                color = colors(i if len(members) > 1 else m_index)  # one run per panel: a colour per metric
-                label = run_label(r) + status_note(r)
+                color = colors(i if len(settings) > 1 else m_index)  # one setting per panel: a colour per metric
+                label = setting + ("".join(sorted({status_note(r) for r in runs})))
+                if len(runs) > 1:
+                    label += f" (mean of {len(runs)} seeds; band: min-max)"
                 if len(metrics) > 1:
                     label += f" {ctx.label(metric)}"
                 if per_step:
-                    values = np.asarray(h.get("step_loss", []), dtype=float)
-                    steps = np.arange(1, len(values) + 1)
-                    window = max(1, len(values) // 100)
-                    ax.plot(steps, values, color=color, alpha=0.15, linewidth=0.5)
-                    ax.plot(steps[window - 1 :], smooth(values, window), color=color, label=label)
+                    mean, low, high = mean_band([r["history"].get("step_loss", []) for r in runs])
+                    steps = np.arange(1, len(mean) + 1)
+                    window = max(1, len(mean) // 100)
+                    ax.plot(steps, mean, color=color, alpha=0.15, linewidth=0.5)
+                    ax.plot(steps[window - 1 :], smooth(mean, window), color=color, label=label)
+                    if len(runs) > 1:
+                        ax.fill_between(steps[window - 1 :], smooth(low, window), smooth(high, window), color=color,
+                                        alpha=0.2, linewidth=0)
                 else:
-                    ax.plot(h["epoch"], h[metric], style, color=color, label=label)
+                    mean, low, high = mean_band([r["history"][metric] for r in runs])
+                    epochs = np.asarray(runs[0]["history"]["epoch"][: len(mean)])
+                    ax.plot(epochs, mean, style, color=color, label=label)
+                    if len(runs) > 1:
+                        ax.fill_between(epochs, low, high, color=color, alpha=0.2, linewidth=0)
         if per_step:
             ax.set_xscale("log")
             ax.set_xlabel("step (batch), log scale; faint: raw, bold: moving average")
@@ -160,12 +190,17 @@ def metric_vs(records: list[dict], out: Path, spec: dict, title: str, ctx: Figur
     where = spec.get("where", {})
     chosen = [r for r in records if all(config_value(r, k) == v for k, v in where.items())]
     chosen = [r for r in chosen if r.get("final")]
-    chosen.sort(key=lambda r: config_value(r, x_key))
-    xs = [config_value(r, x_key) for r in chosen]
+    settings = sorted(seed_groups(chosen).values(), key=lambda runs: config_value(runs[0], x_key))
+    xs = [config_value(runs[0], x_key) for runs in settings]
     metric = spec.get("metric", kind.primary)
     fig, ax = plt.subplots(figsize=(6.2, 4.2))
+    seeds = max((len(runs) for runs in settings), default=1)
     for split, name in split_family(kind, metric) or [("val", metric)]:
-        ax.plot(xs, [r["final"].get(name) for r in chosen], LINESTYLES[split], marker="o", label=SPLIT_LABELS[split])
+        values = [[r["final"].get(name) for r in runs if r["final"].get(name) is not None] for runs in settings]
+        means = [float(np.mean(v)) if v else np.nan for v in values]
+        spread = [float(np.std(v)) if len(v) > 1 else 0.0 for v in values]
+        ax.errorbar(xs, means, yerr=spread if seeds > 1 else None, fmt=LINESTYLES[split], marker="o", capsize=3,
+                    label=SPLIT_LABELS[split] + (f" (mean ± sd of {seeds} seeds)" if seeds > 1 else ""))
     leaf = x_key.split(".")[-1]
     m = kind.metric(metric)
     family = m.label.split(" ", 1)[-1] if m.name.startswith(("train_", "val_", "test_")) else m.label
@@ -188,28 +223,41 @@ def generic_figures() -> dict:
 
     return {
         "curves": FigureKind(curves, frozenset({"metrics", "facet", "file"}), metric_options=("metrics",),
-                             key_options=("facet",), help="metrics per epoch (or step_loss per step), facet KEY"),
+                             key_options=("facet",), help="metrics per epoch (or step_loss per step), facet KEY",
+                             over_seeds=True),
         "accuracy_vs": FigureKind(metric_vs, frozenset({"x", "where", "metric", "file"}), metric_options=("metric",),
-                                  key_options=("x", "where"), help="final metric vs a config key x, where {KEY = V}"),
+                                  key_options=("x", "where"), help="final metric vs a config key x, where {KEY = V}",
+                                  over_seeds=True),
     }
 
 
 def summary_table(records: list[dict], kind: Any) -> str:
     """Markdown table of an experiment's runs: the primary metric's
-    train/val/test family and its best value over epochs."""
+    train/val/test family and its best value over epochs; one row per
+    setting, ``mean ± sd`` over its seeds where it has several."""
     columns = [name for _split, name in split_family(kind, kind.primary)] + [f"best_{kind.primary}"]
     metrics = [kind.metric(c) for c in columns]
-    head = ("| run | status | iterations/epoch | epochs | wall time (s) | "
+    settings = seed_groups(records)
+    with_seeds = any(len(runs) > 1 for runs in settings.values())
+    head = ("| run | status | " + ("seeds | " if with_seeds else "") + "iterations/epoch | epochs | wall time (s) | "
             + " | ".join(m.short for m in metrics) + " |")
-    lines = [head, "|" + "---|" * (5 + len(metrics))]
-    for r in records:
-        f = r.get("final") or {}
-        h = r.get("history") or {}
-        wall = h.get("wall_time")
+    lines = [head, "|" + "---|" * (5 + with_seeds + len(metrics))]
+
+    def cell(values: list, fmt) -> str:
+        values = [v for v in values if v is not None]
+        if not values:
+            return "—"
+        if len(values) == 1:
+            return fmt(values[0])
+        return f"{fmt(float(np.mean(values)))} ± {fmt(float(np.std(values)))}"
+
+    for setting, runs in settings.items():
+        statuses = sorted({str(r.get("status")) for r in runs})
+        h = runs[0].get("history") or {}
         epochs = (h.get("epoch") or [0])[-1]
-        lines.append(
-            f"| {run_label(r)} | {r.get('status')} | {h.get('iterations_per_epoch', '—')} | {epochs} | "
-            f"{'—' if wall is None else format(wall, '.2f')} | "
-            + " | ".join(m.format(f.get(m.name)) for m in metrics) + " |"
-        )
+        wall = cell([(r.get("history") or {}).get("wall_time") for r in runs], lambda v: format(v, ".2f"))
+        row = (f"| {setting} | {', '.join(statuses)} | " + (f"{len(runs)} | " if with_seeds else "")
+               + f"{h.get('iterations_per_epoch', '—')} | {epochs} | {wall} | ")
+        row += " | ".join(cell([(r.get("final") or {}).get(m.name) for r in runs], m.format) for m in metrics)
+        lines.append(row + " |")
     return "\n".join(lines) + "\n"

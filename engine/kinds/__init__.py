@@ -78,6 +78,7 @@ class FigureKind:
     metric_options: tuple[str, ...] = ()  # options whose values must be metrics of the kind
     key_options: tuple[str, ...] = ()  # options whose values are config keys (resolved to dotted keys)
     help: str = ""
+    over_seeds: bool = False  # draws the mean and spread over seeds; otherwise it gets one run (seed) per setting
 
 
 @dataclass(frozen=True)

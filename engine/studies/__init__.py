@@ -32,7 +32,12 @@ STUDIES = ["engine.studies.part_a", "engine.studies.part_b", "engine.studies.par
 Records = dict[str, list[dict]]  # experiment name -> its run records (run.json dicts)
 
 REPRODUCED, NOT_REPRODUCED, NOT_MEASURED = "reproduced", "not reproduced", "not measured"
-VERDICTS = (REPRODUCED, NOT_REPRODUCED, NOT_MEASURED)  # the tally's order
+INCONCLUSIVE = "inconclusive"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_MEASURED)  # the tally's order
+SEED_RULE = ("With several seeds, each claim is judged on each seed's runs separately: it is reproduced (or not "
+             "reproduced) only when every seed that measured it agrees, and inconclusive when the seeds disagree, "
+             "i.e. when the effect is within the seed-to-seed noise. The text shows the first seed's numbers and "
+             "the verdict of every seed.")
 MISSING = "the runs needed are missing or failed"
 
 
@@ -80,6 +85,39 @@ class Finding:
     claim: str
     measured: str
     verdict: str
+    seeds: int = 1  # how many seeds the verdict rests on (0: not measured)
+
+
+def seeds_of(records: Records) -> list[int]:
+    return sorted({r["seed"] for runs in records.values() for r in runs if isinstance(r.get("seed"), int)})
+
+
+def of_seed(records: Records, seed: int) -> Records:
+    """The runs of one seed (runs that record no seed belong to every seed)."""
+    return {e: [r for r in runs if r.get("seed", seed) == seed] for e, runs in records.items()}
+
+
+def judge_over_seeds(claim: "Claim", records: Records) -> tuple[Outcome, int]:
+    """The claim's verdict over seeds (see ``SEED_RULE``) and how many seeds measured it."""
+    seeds = seeds_of(records)
+    if len(seeds) <= 1:
+        outcome = claim(records)
+        return outcome, 0 if outcome.verdict == NOT_MEASURED else 1
+    outcomes = {seed: claim(of_seed(records, seed)) for seed in seeds}
+    measured = {seed: o for seed, o in outcomes.items() if o.verdict != NOT_MEASURED}
+    if not measured:
+        return outcomes[seeds[0]], 0
+    first_seed, first = next(iter(measured.items()))
+    verdicts = {o.verdict for o in measured.values()}
+    if len(measured) == 1:
+        return Outcome(f"{first.measured} (only seed {first_seed} measured it)", first.verdict), 1
+    per_seed = ", ".join(f"seed {seed}: {o.verdict}" for seed, o in measured.items())
+    if len(verdicts) == 1:
+        return Outcome(f"seed {first_seed}: {first.measured}; the same in all {len(measured)} seeds", first.verdict), \
+            len(measured)
+    agree = sum(o.verdict == REPRODUCED for o in measured.values())
+    return Outcome(f"seed {first_seed}: {first.measured}; {agree} of {len(measured)} seeds reproduce it ({per_seed})",
+                   INCONCLUSIVE), len(measured)
 
 
 # ------------------------------------------------------------------ record look-ups
@@ -125,7 +163,10 @@ class Report:
     """The replay's records and figures, and the findings checked so far."""
 
     def __init__(self, summary, out: Path):
-        self.records: Records = summary.records
+        self.all_records: Records = summary.records  # every seed: what claims are judged on
+        seeds = seeds_of(self.all_records)
+        # the text and tables of a section show one seed's runs (the first); findings use every seed
+        self.records: Records = of_seed(self.all_records, seeds[0]) if len(seeds) > 1 else self.all_records
         self.figures: dict[str, list[str]] = summary.figures
         self.out = out
         self.findings: list[Finding] = []
@@ -142,8 +183,8 @@ class Report:
 
     def check(self, claim: Claim) -> str:
         """Judge ``claim`` on the records, keep the finding, and return its line for the text."""
-        outcome = claim(self.records)
-        self.findings.append(Finding(claim.section, claim.text, outcome.measured, outcome.verdict))
+        outcome, seeds = judge_over_seeds(claim, self.all_records)
+        self.findings.append(Finding(claim.section, claim.text, outcome.measured, outcome.verdict, seeds))
         return f"> **Check — {claim.text}**: {outcome.measured} → **{outcome.verdict}**.\n"
 
     def check_quietly(self, *claims: Claim) -> None:
@@ -164,14 +205,14 @@ def training_time(records: Records, experiments: list[str]) -> float:
 
 
 def header(the_plan, summary, report: Report, present: list[ModuleType]) -> str:
-    all_runs = [r for runs in report.records.values() for r in runs]
+    all_runs = [r for runs in report.all_records.values() for r in runs]
     env = next((r.get("environment") for r in all_runs if r.get("environment")), {}) or {}
     packages = env.get("packages") or {}
     seeds = sorted({r.get("seed") for r in all_runs if r.get("seed") is not None})
     counts: dict[str, int] = {}
     for r in all_runs:
         counts[r.get("status", "?")] = counts.get(r.get("status", "?"), 0) + 1
-    times = [f"{m.LABEL} {training_time(report.records, m.EXPERIMENTS):.1f} s" for m in present]
+    times = [f"{m.LABEL} {training_time(report.all_records, m.EXPERIMENTS):.1f} s" for m in present]
     sources = sorted({f"{(r.get('data') or {}).get('name')}: {(r.get('data') or {}).get('source')}"
                       for r in all_runs if r.get("data")})
     weights = sorted({r["weights"]["label"] for r in all_runs if r.get("weights")})
@@ -184,7 +225,9 @@ def header(the_plan, summary, report: Report, present: list[ModuleType]) -> str:
         f"| device | {env.get('device_name', '?')} |",
         f"| versions | python {env.get('python', '?')}, " + ", ".join(f"{k} {v}" for k, v in packages.items() if v) + " |",
         f"| git commit | {env.get('git_commit') or 'none'} |",
-        f"| seed(s) | {', '.join(map(str, seeds)) or '?'} |",
+        f"| seed(s) | {', '.join(map(str, seeds)) or '?'}"
+        + (f" (the sections' text and tables show seed {seeds[0]}; figures the mean and spread; findings every seed)"
+           if len(seeds) > 1 else "") + " |",
         "| runs | " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + " |",
         f"| training time | {', '.join(times) or 'none'} (sum of run wall times) |",
         f"| this replay | {summary.wall_time:.1f} s (finished runs from earlier replays are reused) |",
@@ -201,16 +244,18 @@ def header(the_plan, summary, report: Report, present: list[ModuleType]) -> str:
 
 
 def findings_section(findings: list[Finding]) -> str:
-    lines = ["## Findings", "", "| section | claim (from STUDY) | measured | verdict |", "|---|---|---|---|"]
-    lines += [f"| {f.section} | {f.claim} | {f.measured} | **{f.verdict}** |" for f in findings]
+    lines = ["## Findings", "", "| section | claim (from STUDY) | measured | seeds | verdict |", "|---|---|---|---|---|"]
+    lines += [f"| {f.section} | {f.claim} | {f.measured} | {f.seeds} | **{f.verdict}** |" for f in findings]
     tally = {v: sum(f.verdict == v for f in findings) for v in VERDICTS}
     lines += ["", ", ".join(f"{n} {v}" for v, n in tally.items()) + "."]
+    if any(f.seeds > 1 for f in findings):
+        lines += ["", SEED_RULE]
     return "\n".join(lines)
 
 
 def build_markdown(the_plan, summary, out: Path) -> tuple[str, list[Finding]]:
     report = Report(summary, out)
-    present = studies(report.records)
+    present = studies(report.all_records)
     body = []
     for study in present:
         body.append(f"# {study.TITLE}")

@@ -361,6 +361,16 @@ def residual_gradients_even(records: Records) -> Outcome:
                  spread <= 1e3)
 
 
+@claim("A.2.6", "the residual network learns at depth 100 (validation accuracy at least 5x chance)")
+def residual_learns(records: Records) -> Outcome:
+    r = find(records, "gradients", **GRADIENT_RUNS["residual"])
+    classes = len((r.get("data") or {}).get("class_names") or []) if r else 0
+    if not r or not classes or (r.get("final") or {}).get("val_accuracy") is None:
+        return judge(None, None)
+    accuracy, chance = r["final"]["val_accuracy"], 1 / classes
+    return judge(f"validation accuracy {fmt(accuracy)} vs chance {fmt(chance)} (residual)", accuracy >= 5 * chance)
+
+
 def section_gradients(s: Report) -> str:
     parts = ["## A.2.5–A.2.6 Gradients at depth 100", ""]
     runs = [(label, s.find("gradients", **values)) for label, values in GRADIENT_RUNS.items()]
@@ -376,7 +386,7 @@ def section_gradients(s: Report) -> str:
         epochs = max(len((r.get("history") or {}).get("grad_sq_norm") or []) for _, r in found)
         parts += [f"Mean ‖grad‖² per step, averaged over the {epochs} epochs:", ""] + rows + [""]
     parts += [s.check(gradients_vanish), s.check(batchnorm_gradients_explode), s.check(residual_gradients_even),
-              "", s.figure_links("gradients")]
+              s.check(residual_learns), "", s.figure_links("gradients")]
     return "\n".join(parts)
 
 
