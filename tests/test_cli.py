@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -179,9 +178,9 @@ def test_a_config_that_cannot_train_is_refused_before_any_training(setup):
 
 def test_a_run_that_crashes_is_failed_and_the_replay_goes_on(setup, monkeypatch):
     preset, data, runs = setup
-    from engine.trainers import mlp
+    from engine.trainers import mlp_stacked
 
-    real_fit = mlp.fit
+    real_fit = mlp_stacked.fit
 
     def flaky_fit(cfg, data, session):
         if cfg.optim.lr == 0.01:

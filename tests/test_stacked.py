@@ -59,12 +59,26 @@ def test_a_stop_stops_every_member(small_cfg, blobs):
     assert [r.status for r in results] == ["stopped", "stopped"]
 
 
-def test_what_cannot_stack_trains_alone(small_cfg):
-    assert stack_key(small_cfg) is not None
-    assert stack_key(small_cfg) == stack_key(apply_overrides(small_cfg, {"optim.lr": 0.5, "system.seed": 9}))
-    assert stack_key(small_cfg) != stack_key(apply_overrides(small_cfg, {"model.width": 4}))
-    for other in ({"model.batchnorm": True}, {"model.residual": True}, {"system.record_grads": True}):
-        assert stack_key(apply_overrides(small_cfg, other)) is None
+def test_runs_stack_when_only_seed_rate_or_decay_differ(small_cfg):
+    assert stack_key(small_cfg) == stack_key(apply_overrides(small_cfg, {"optim.lr": 0.5, "system.seed": 9,
+                                                                         "optim.weight_decay": 0.1}))
+    for other in ({"model.width": 4}, {"model.batchnorm": True}, {"optim.batch_size": 8}, {"optim.epochs": 2}):
+        assert stack_key(small_cfg) != stack_key(apply_overrides(small_cfg, other))
+
+
+def test_batchnorm_residual_and_gradient_records_stack_too(small_cfg, blobs):
+    base = {"model.batchnorm": True, "model.residual": True, "model.depth": 6, "model.width": 8,
+            "system.record_grads": True}
+    cfgs = members(small_cfg, {**base, "system.seed": 1}, {**base, "system.seed": 2, "optim.lr": 0.003})
+    together = MLP.train_stack(cfgs, blobs, [[], []])
+    for cfg, stacked in zip(cfgs, together):
+        alone = MLP.train(cfg, blobs)
+        assert stacked.history["val_loss"] == alone.history["val_loss"]
+        assert stacked.history["grad_sq_norm"] == alone.history["grad_sq_norm"]
+        assert len(stacked.history["grad_sq_norm"][0]) == 7  # depth + 1 Linear layers
+        state_a, state_s = alone.model.state_dict(), stacked.model.state_dict()
+        assert all((state_a[k] == state_s[k]).all() for k in state_a)  # BatchNorm running statistics included
+    assert together[0].history["val_accuracy"][-1] > 0.9
 
 
 def test_replay_trains_a_sweep_stacked_and_writes_ordinary_runs(tmp_path):

@@ -4,7 +4,6 @@ gallery of test images one model gets right and another gets wrong."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any

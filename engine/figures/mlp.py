@@ -7,7 +7,6 @@ import json
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -4,10 +4,8 @@ batch vs online updates, and the course's final table."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import matplotlib
-import numpy as np
 from matplotlib.figure import Figure
 
 from engine.figures import save

@@ -7,9 +7,8 @@ and ``record["xor"]`` holds every net's weights and whether it solved XOR."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 

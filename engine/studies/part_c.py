@@ -8,7 +8,7 @@ ones, never used as thresholds.
 
 from __future__ import annotations
 
-from engine.studies import Outcome, Report, Records, claim, fmt, judge, status_note, usable
+from engine.studies import Outcome, Report, Records, claim, judge, status_note, usable
 
 LABEL = "Part C"
 TITLE = f"{LABEL} — labs 1-3: distances, perceptron, XOR"

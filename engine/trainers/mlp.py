@@ -1,24 +1,22 @@
-"""Train the STUDY Part A MLP on the cities table.
+"""The STUDY Part A MLP's configuration, its checks, and the batch schedule.
 
-The data lives on the device as tensors; every epoch draws batches from one
-seeded permutation (no per-sample Dataset/DataLoader). Values are read off
-the device only at the end of an epoch.
+Training itself is ``engine.trainers.mlp_stacked`` (one run is a stack of
+one): the data lives on the device as tensors; every epoch draws batches
+from one seeded permutation per run (no per-sample Dataset/DataLoader);
+values are read off the device only at the end of an epoch.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from torch import nn
 
 from engine import kit
 from engine.data.mlp import CitySplits
 from engine.errors import BenchError
-from engine.models.mlp import MLP, MLPConfig, Standardize
-from engine.system import resolve_device, seed_everything
+from engine.models.mlp import MLP, MLPConfig
 
 SPLIT_KEYS = {"train": "train", "validation": "val", "test": "test"}
 
@@ -79,21 +77,6 @@ def make_batches(n: int, batch_size: int, generator: torch.Generator, device: to
     return batches
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 65536) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) over a whole split, in eval mode."""
-    model.eval()
-    loss_sum = torch.zeros((), device=x.device)
-    correct = torch.zeros((), device=x.device, dtype=torch.long)
-    for start in range(0, len(x), chunk):
-        logits = model(x[start : start + chunk])
-        target = y[start : start + chunk]
-        loss_sum += nn.functional.cross_entropy(logits, target, reduction="sum")
-        correct += (logits.argmax(1) == target).sum()
-    model.train()
-    return loss_sum.item() / len(x), correct.item() / len(x)
-
-
 def build_model(cfg: MLPTrainConfig, data: CitySplits) -> MLP:
     return MLP(cfg.model, n_inputs=data.x["train"].shape[1], n_classes=data.num_classes)
 
@@ -102,67 +85,3 @@ def load_model(cfg: MLPTrainConfig, n_inputs: int, n_classes: int, state: dict) 
     model = MLP(cfg.model, n_inputs=n_inputs, n_classes=n_classes)
     model.load_state_dict(state)
     return model.eval()
-
-
-# ------------------------------------------------------------------------ fit
-def fit(cfg: MLPTrainConfig, data: CitySplits, session: kit.RunSession) -> kit.Fitted:
-    device = resolve_device(cfg.system.device)
-    seed_everything(cfg.system.seed)
-    generator = torch.Generator().manual_seed(cfg.system.seed)
-
-    # data: every split resident on the device
-    x = {SPLIT_KEYS[s]: torch.as_tensor(data.x[s], device=device) for s in data.x}
-    y = {SPLIT_KEYS[s]: torch.as_tensor(data.y[s], device=device) for s in data.y}
-    n_train = len(x["train"])
-
-    # model and optimiser (fused Adam: one kernel per step on CPU and CUDA)
-    model = build_model(cfg, data).to(device)
-    if isinstance(model.features, Standardize):
-        model.features.fit(x["train"])
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay, fused=True
-    )
-    layers = model.linear_layers()
-    steps_per_epoch = len(make_batches(n_train, cfg.optim.batch_size, torch.Generator().manual_seed(0),
-                                       torch.device("cpu"), cfg.model.batchnorm))
-
-    def log_epoch(epoch: int, step_losses: list[float], seconds: float, grads: list[float] | None) -> bool:
-        """Evaluate every split and record; False on divergence."""
-        metrics = {}
-        for split in ("train", "val", "test"):
-            metrics[f"{split}_loss"], metrics[f"{split}_accuracy"] = evaluate(model, x[split], y[split])
-        return session.epoch_end(epoch, metrics, step_losses, seconds, grads)
-
-    session.start(cfg.optim.epochs, steps_per_epoch, device)
-    log_epoch(0, [], 0.0, None)  # the untrained model, for the curves' first point
-    for epoch in range(1, cfg.optim.epochs + 1):
-        epoch_start = time.perf_counter()
-        batches = make_batches(n_train, cfg.optim.batch_size, generator, device, cfg.model.batchnorm)
-        step_losses = torch.empty(len(batches), device=device)
-        grad_acc = torch.zeros(len(layers), device=device) if cfg.system.record_grads else None
-        stopped = False
-
-        # forward / backward / step, no host sync
-        for step, idx in enumerate(batches):
-            logits = model(x["train"][idx])
-            loss = nn.functional.cross_entropy(logits, y["train"][idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_acc is not None:
-                grad_acc += torch.stack([
-                    layer.weight.grad.pow(2).sum() + layer.bias.grad.pow(2).sum() for layer in layers
-                ])
-            optimizer.step()
-            step_losses[step] = loss.detach()
-            if session.tick(epoch, step, len(batches)):
-                step_losses, stopped = step_losses[: step + 1], True
-                break
-
-        # log: the one sync point of the epoch
-        grads = (grad_acc / len(step_losses)).tolist() if grad_acc is not None else None
-        finite = log_epoch(epoch, step_losses.tolist(), time.perf_counter() - epoch_start, grads)
-        if stopped:
-            return kit.Fitted("stopped", f"stopped by request in epoch {epoch}", model)
-        if not finite:
-            return kit.Fitted("diverged", f"loss became NaN or infinite in epoch {epoch}", model)
-    return kit.Fitted("ok", "", model)

@@ -11,9 +11,9 @@ its own learning rate and weight decay (Adam, written out below with
 per-member step sizes), its own events and run record. A member whose loss
 becomes NaN is recorded as diverged at that epoch and the others go on.
 
-What cannot be stacked trains alone (``stack_key`` returns None): BatchNorm
-(batch statistics would need a per-member module), residual blocks and
-gradient recording.
+Every kind of MLP stacks: BatchNorm (statistics per member), residual
+blocks and gradient recording (||grad||^2 per member and layer) included; a
+run alone is a stack of one, so there is one training path for the kind.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from torch import nn
 from engine import kit
 from engine.data.mlp import CitySplits
 from engine.system import resolve_device, seed_everything
-from engine.trainers import mlp
 from engine.trainers.mlp import SPLIT_KEYS, MLPTrainConfig, build_model, make_batches
 from engine.models.mlp import Standardize
 
@@ -36,26 +35,53 @@ BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, as the runs trai
 
 
 def fit(cfg: MLPTrainConfig, data: CitySplits, session: kit.RunSession) -> kit.Fitted:
-    """The ``mlp`` kind's fit: a run that could stack trains as a stack of
-    one, so its numbers are the same whether it trained alone or with
-    others; the rest (BatchNorm, residual, gradient recording) by
-    ``engine.trainers.mlp.fit``."""
-    if stack_key(cfg) is None:
-        return mlp.fit(cfg, data, session)
+    """The ``mlp`` kind's fit: a run alone is a stack of one, so its numbers
+    are the same whether it trained alone or with others."""
     return fit_stack([cfg], data, [session])[0]
 
 
-def stack_key(cfg: MLPTrainConfig) -> Hashable | None:
-    """Runs with the same key can train together; None: this run trains alone."""
+def stack_key(cfg: MLPTrainConfig) -> Hashable:
+    """Runs with the same key can train together (what may differ: seed,
+    learning rate, weight decay)."""
     m, o, s = cfg.model, cfg.optim, cfg.system
-    if m.batchnorm or m.residual or s.record_grads:
-        return None
-    return (cfg.data, m.standardize, m.depth, m.width, m.sine_features, m.sine_scales,
-            o.batch_size, o.epochs, s.device, s.threads)
+    return (cfg.data, m, o.batch_size, o.epochs, s.device, s.threads, s.record_grads)
+
+
+class StackedNorm:
+    """BatchNorm1d for every member at once: batch statistics per member in
+    training, running statistics (momentum 0.1, unbiased variance, as torch)
+    in evaluation."""
+
+    def __init__(self, norms: list[nn.BatchNorm1d], device: torch.device):
+        def stack(name: str) -> torch.Tensor:
+            return torch.stack([getattr(n, name).detach()[None] for n in norms]).to(device)
+
+        self.weight, self.bias = stack("weight").requires_grad_(), stack("bias").requires_grad_()
+        self.running_mean, self.running_var = stack("running_mean"), stack("running_var")
+        self.eps, self.momentum, self.batches = norms[0].eps, norms[0].momentum, 0
+
+    def __call__(self, h: torch.Tensor, training: bool) -> torch.Tensor:
+        if training:
+            mean, var = h.mean(1, keepdim=True), h.var(1, unbiased=False, keepdim=True)
+            with torch.no_grad():
+                n = h.shape[1]
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(var * n / max(n - 1, 1), self.momentum)
+                self.batches += 1
+        else:
+            mean, var = self.running_mean, self.running_var
+        return (h - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+
+    def write_back(self, k: int, norm: nn.BatchNorm1d) -> None:
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            getattr(norm, name).copy_(getattr(self, name)[k, 0])
+        norm.num_batches_tracked.fill_(self.batches)
 
 
 class Stack:
-    """The members' Linear layers as stacked tensors, and their forward pass."""
+    """The members' layers as stacked tensors (Linear weights (members, in,
+    out), biases and BatchNorm parameters (members, 1, features)), and the
+    forward pass of ``engine.models.mlp.MLP`` for all of them at once."""
 
     def __init__(self, models: list[nn.Module], device: torch.device):
         layers = [list(model.linear_layers()) for model in models]
@@ -63,27 +89,44 @@ class Stack:
                         for i in range(len(layers[0]))]  # (members, in, out)
         self.biases = [torch.stack([ls[i].bias.detach()[None] for ls in layers]).to(device).requires_grad_()
                        for i in range(len(layers[0]))]  # (members, 1, out)
+        hidden = [list(model.hidden) for model in models]
+        self.blocks = [(first.residual, first.scale,
+                        StackedNorm([h[i].norm for h in hidden], device) if isinstance(first.norm, nn.BatchNorm1d)
+                        else None)
+                       for i, first in enumerate(hidden[0])]
 
     @property
     def params(self) -> list[torch.Tensor]:
-        return self.weights + self.biases
+        norms = [p for _, _, norm in self.blocks if norm is not None for p in (norm.weight, norm.bias)]
+        return self.weights + self.biases + norms
 
-    def __call__(self, h: torch.Tensor) -> torch.Tensor:
+    def __call__(self, h: torch.Tensor, training: bool = False) -> torch.Tensor:
         """(members, n, features) -> (members, n, classes) logits."""
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.baddbmm(b, h, w)
-            if i < last:
-                h = torch.relu(h)
-        return h
+        for (residual, scale, norm), w, b in zip(self.blocks, self.weights, self.biases):
+            if residual:  # x + scale * Linear(ReLU([BatchNorm](x)))
+                inner = norm(h, training) if norm is not None else h
+                h = h + scale * torch.baddbmm(b, torch.relu(inner), w)
+            else:  # ReLU([BatchNorm](Linear(x)))
+                h = torch.baddbmm(b, h, w)
+                h = torch.relu(norm(h, training) if norm is not None else h)
+        return torch.baddbmm(self.biases[-1], h, self.weights[-1])
+
+    @torch.no_grad()
+    def grad_sq_norms(self) -> torch.Tensor:
+        """(layers, members): each member's ||grad||^2 per Linear layer, weight and bias."""
+        return torch.stack([w.grad.pow(2).sum((1, 2)) + b.grad.pow(2).sum((1, 2))
+                            for w, b in zip(self.weights, self.biases)])
 
     def write_back(self, models: list[nn.Module]) -> None:
-        """Copy each member's trained weights into its own module."""
+        """Copy each member's trained parameters into its own module."""
         with torch.no_grad():
             for k, model in enumerate(models):
                 for layer, w, b in zip(model.linear_layers(), self.weights, self.biases):
                     layer.weight.copy_(w[k].T)
                     layer.bias.copy_(b[k, 0])
+                for block, (_, _, norm) in zip(model.hidden, self.blocks):
+                    if norm is not None:
+                        norm.write_back(k, block.norm)
 
 
 class StackedAdam:
@@ -125,7 +168,7 @@ class StackedAdam:
 def evaluate(stack: Stack, features: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per member (mean cross-entropy, accuracy) over a whole split."""
     members = stack.weights[0].shape[0]
-    logits = stack(features.expand(members, *features.shape))
+    logits = stack(features.expand(members, *features.shape).contiguous())  # bmm is 2-3x slower on a stride-0 batch
     loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.repeat(members), reduction="none")
     return loss.view(members, -1).mean(1), (logits.argmax(2) == y).float().mean(1)
 
@@ -152,8 +195,10 @@ def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.R
     optimizer = StackedAdam(stack.params, torch.tensor([c.optim.lr for c in cfgs], device=device),
                             torch.tensor([c.optim.weight_decay for c in cfgs], device=device))
     members = len(cfgs)
+    merge = first.model.batchnorm  # BatchNorm: a trailing batch of one example joins the one before
     steps_per_epoch = len(make_batches(n_train, first.optim.batch_size, torch.Generator().manual_seed(0),
-                                       torch.device("cpu"), False))
+                                       torch.device("cpu"), merge))
+    record_grads = first.system.record_grads
     names = ", ".join(s.run_id.rsplit("/", 1)[-1] for s in sessions)
     note = f"trained stacked with {members} runs: {names}" if members > 1 else ""
     for session in sessions:
@@ -162,7 +207,7 @@ def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.R
     together = {"stack": {"size": members, "runs": names}} if members > 1 else {}
     outcome = [kit.Fitted("ok", "", model, dict(together)) for model in models]
 
-    def log_epoch(epoch: int, step_losses: torch.Tensor, seconds: float) -> None:
+    def log_epoch(epoch: int, step_losses: torch.Tensor, seconds: float, grads: torch.Tensor | None) -> None:
         evaluated = {split: evaluate(stack, features[split], y[split]) for split in ("train", "val", "test")}
         losses = step_losses.T.tolist()  # (members, steps)
         for k, session in enumerate(sessions):
@@ -171,28 +216,33 @@ def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.R
             metrics = {}
             for split, (loss, accuracy) in evaluated.items():
                 metrics[f"{split}_loss"], metrics[f"{split}_accuracy"] = loss[k].item(), accuracy[k].item()
-            if not session.epoch_end(epoch, metrics, losses[k], seconds) and epoch > 0:  # epoch 0: untrained
+            grad = grads[:, k].tolist() if grads is not None else None
+            if not session.epoch_end(epoch, metrics, losses[k], seconds, grad) and epoch > 0:  # 0: untrained
                 alive[k] = False
                 outcome[k].status, outcome[k].message = "diverged", f"loss became NaN or infinite in epoch {epoch}"
 
-    log_epoch(0, torch.empty(0, members), 0.0)
+    log_epoch(0, torch.empty(0, members), 0.0, None)
     for epoch in range(1, first.optim.epochs + 1):
         epoch_start = time.perf_counter()
-        orders = [make_batches(n_train, first.optim.batch_size, g, device, False) for g in generators]
+        orders = [make_batches(n_train, first.optim.batch_size, g, device, merge) for g in generators]
         step_losses = torch.empty(steps_per_epoch, members, device=device)
+        grad_acc = torch.zeros(len(stack.weights), members, device=device) if record_grads else None
         stopped = False
         for step in range(steps_per_epoch):
             idx = torch.stack([order[step] for order in orders])  # (members, batch)
-            logits = stack(features["train"][idx])
+            logits = stack(features["train"][idx], training=True)
             loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y["train"][idx].reshape(-1),
                                                reduction="none").view(members, -1).mean(1)
             loss.sum().backward()  # members are independent: each gets the gradient of its own loss
+            if grad_acc is not None:
+                grad_acc += stack.grad_sq_norms()
             optimizer.step()
             step_losses[step] = loss.detach()
             if any(session.tick(epoch, step, steps_per_epoch) for session in sessions):
                 step_losses, stopped = step_losses[: step + 1], True
                 break
-        log_epoch(epoch, step_losses, time.perf_counter() - epoch_start)
+        grads = grad_acc / len(step_losses) if grad_acc is not None else None
+        log_epoch(epoch, step_losses, time.perf_counter() - epoch_start, grads)
         if stopped:
             for k in range(members):
                 if alive[k]:
