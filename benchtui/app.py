@@ -117,7 +117,7 @@ class BenchApp(App):
             self.switch_screen(name)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(SCREEN_CLASSES))
+        self.push_screen(HelpScreen(SCREEN_CLASSES, self.BINDINGS))
 
     def action_screen_action(self, name: str, action: str) -> None:
         """Show screen ``name`` and run one of its actions there."""

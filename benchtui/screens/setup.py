@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -87,7 +88,7 @@ class SavePreset(ModalScreen[Path | None]):
         if path.exists() and self.confirmed != path:
             self.confirmed = path
             self.query_one("#save-warning", Static).update(
-                f"[b red]{path} exists.[/] Enter again to overwrite it, or change the name.")
+                f"[b red]{escape(str(path))} exists.[/] Enter again to overwrite it, or change the name.")
             return
         self.dismiss(path)
 
@@ -102,6 +103,9 @@ def free_name(folder: Path, stem: str) -> Path:
         n += 1
         path = folder / f"{stem}-{n}.toml"
     return path
+
+
+SEED_KEY = "system.seed"  # the seeds field is a grid over this key
 
 
 class SetupScreen(Screen):
@@ -153,7 +157,13 @@ class SetupScreen(Screen):
                                 yield Input(placeholder="values, comma-separated", id=f"{table}-values-{i}",
                                             compact=True, classes="sweep-values")
                             yield Static("", id=f"{table}-error-{i}", classes="row-error")
-                    yield Static("grid: every combination; zip: lists paired element-wise", classes="form-help")
+                    with Horizontal(classes="form-row"):
+                        yield Label("seeds", classes="form-key")
+                        yield Input(placeholder="e.g. 42, 43, 44: every run once per seed (empty: one seed)",
+                                    id="seeds", compact=True, classes="sweep-values")
+                    yield Static("", id="seeds-error", classes="row-error")
+                    yield Static("grid: every combination; zip: lists paired element-wise; seeds: a grid over "
+                                 f"{SEED_KEY}", classes="form-help")
                     yield Static("", id="sweep-error")
                     yield ConfigForm(state.config_type, ("system",), state.settings, id="system-form")
                 with Horizontal(id="setup-buttons"):
@@ -188,6 +198,8 @@ class SetupScreen(Screen):
         for form in self.forms():
             for key in form.keys:
                 raw = form.raw(key)
+                if raw is None:  # not composed yet: keep the setting as it is
+                    continue
                 if not isinstance(raw, str):  # a Switch or a Select: its value, kept only when not the default
                     if raw == get_value(defaults, key):
                         settings.pop(key, None)
@@ -219,6 +231,8 @@ class SetupScreen(Screen):
                         swept_rows[resolve_key(state.config_type, key)] = f"{table}-{i}"
                     except BenchError:
                         pass
+        if self.query_one("#seeds", Input).value.strip():
+            swept_rows[SEED_KEY] = "seeds"
         try:
             runs = state.runs()
         except BenchError as exc:
@@ -240,7 +254,7 @@ class SetupScreen(Screen):
 
     def field_names(self) -> set[str]:
         names = {key for form in self.forms() for key in form.keys}
-        return names | {"data.path", "sweep"} | {f"{t}-{i}" for t in ("grid", "zip") for i in range(2)}
+        return names | {"data.path", "sweep", "seeds"} | {f"{t}-{i}" for t in ("grid", "zip") for i in range(2)}
 
     def show_errors(self, errors: dict[str, str]) -> None:
         self.errors = errors
@@ -258,6 +272,10 @@ class SetupScreen(Screen):
                 line.set_class(bool(text), "-shown")
                 for part in ("key", "values"):
                     self.query_one(f"#{table}-{part}-{i}", Input).set_class(bool(text), "-invalid")
+        line = self.query_one("#seeds-error", Static)
+        line.update(f"✗ {errors['seeds']}" if "seeds" in errors else "")
+        line.set_class("seeds" in errors, "-shown")
+        self.query_one("#seeds", Input).set_class("seeds" in errors, "-invalid")
         self.query_one("#sweep-error", Static).update(f"✗ {errors['sweep']}" if "sweep" in errors else "")
 
     def problems(self) -> list[str]:
@@ -351,12 +369,13 @@ class SetupScreen(Screen):
         # and drop a loaded preset's explicit runs (extra_runs)
         with self.prevent(Input.Changed):
             for table, values in (("grid", state.grid), ("zip", state.zipped)):
-                items = list(values.items())
+                items = [(k, v) for k, v in values.items() if not (table == "grid" and k == SEED_KEY)]
                 for i in range(2):
                     key, vals = items[i] if i < len(items) else ("", [])
                     self.query_one(f"#{table}-key-{i}", Input).value = key
                     self.query_one(f"#{table}-values-{i}", Input).value = ", ".join(
                         str(v).lower() if isinstance(v, bool) else str(v) for v in vals)
+            self.query_one("#seeds", Input).value = ", ".join(str(v) for v in state.grid.get(SEED_KEY, []))
 
     @on(Input.Changed, ".sweep-key, .sweep-values")
     def sweep_changed(self, event: Input.Changed) -> None:
@@ -380,6 +399,14 @@ class SetupScreen(Screen):
                         state.set_sweep(table, key, values)
                     except BenchError as exc:
                         self.sweep_errors[f"{table}-{i}"] = str(exc)
+        seeds = self.query_one("#seeds", Input).value
+        if seeds.strip():  # seeds are a grid over system.seed, saved and launched as such
+            try:
+                if SEED_KEY in state.grid or SEED_KEY in state.zipped:
+                    raise BenchError(f"{SEED_KEY} is also swept in a row above: use one or the other")
+                state.set_sweep("grid", SEED_KEY, seeds)
+            except BenchError as exc:
+                self.sweep_errors["seeds"] = str(exc)
         state.extra_runs = []
         self.check()
 
