@@ -14,7 +14,7 @@ from rich.text import Text
 def keys_of(bindings) -> str:
     """``key description · key description …`` for the bindings that have a description."""
     rows = [b for b in bindings if isinstance(b, Binding) and b.description]
-    return " · ".join(f"{b.key_display or b.key.replace(',', '/')} {b.description}" for b in rows)
+    return " · ".join(f"{b.key_display or b.key.replace(',', '/')} {b.tooltip or b.description}" for b in rows)
 
 
 def bindings_text(screens: dict[str, type], everywhere=()) -> Text:

@@ -116,8 +116,9 @@ class SetupScreen(Screen):
     SUB_TITLE = "Setup"
     BINDINGS = [
         Binding("r", "run", "run sweep", show=False),
-        Binding("l", "load", "load preset"),
-        Binding("ctrl+s", "save", "save preset"),
+        # short footer words keep "q quit" on an 80-column footer; help shows the tooltips
+        Binding("l", "load", "load", tooltip="load preset"),
+        Binding("ctrl+s", "save", "save", tooltip="save preset"),
         Binding("d", "tab('dataset')", "dataset tab", show=False),
         Binding("m", "tab('model')", "model tab", show=False),
         Binding("s", "tab('sweep')", "sweep tab", show=False),
@@ -166,11 +167,12 @@ class SetupScreen(Screen):
                                  f"{SEED_KEY}", classes="form-help")
                     yield Static("", id="sweep-error")
                     yield ConfigForm(state.config_type, ("system",), state.settings, id="system-form")
-                with Horizontal(id="setup-buttons"):
-                    yield Static("", id="run-count")
-                    yield Button("Run ^r", id="run", variant="primary", compact=True)
-                    yield Button("Save ^s", id="save", compact=True)
-                    yield Button("Load l", id="load", compact=True)
+        # below every tab: the run count and the run action never need scrolling
+        with Horizontal(id="setup-buttons"):
+            yield Static("", id="run-count")
+            yield Button("Run ^r", id="run", variant="primary", compact=True)
+            yield Button("Save ^s", id="save", compact=True)
+            yield Button("Load l", id="load", compact=True)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -220,6 +222,10 @@ class SetupScreen(Screen):
                 errors["data.path"] = f"{folder}: not a folder"
         else:
             settings.pop("data.path", None)
+        # a swept key takes its values from the sweep: the form's value would clash with them
+        swept = set(state.grid) | set(state.zipped) | {key for run in state.extra_runs for key in run}
+        for key in swept:
+            settings.pop(key, None)
         state.settings = settings
         errors.update(self.sweep_errors)
         swept_rows = {}

@@ -31,13 +31,16 @@ def log10(values: list[float]) -> list[float]:
     return [math.log10(v) if v and v > 0 and math.isfinite(v) else float("nan") for v in values]
 
 
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """About ``count`` round numbers (1, 2 or 5 times a power of ten apart) from lo to hi."""
+def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> list[float]:
+    """At most about ``count`` round numbers (1, 2 or 5 times a power of ten
+    apart) from lo to hi; whole numbers only when ``integer`` (epochs, steps)."""
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return [lo] if math.isfinite(lo) else []
     raw = (hi - lo) / max(1, count - 1)
     power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    step = next(m * power for m in (1, 2, 5, 10) if (hi - lo) / (m * power) <= count)
+    if integer:
+        step = max(1, round(step))
     first = math.ceil(lo / step - 1e-9) * step
     return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
 
@@ -118,7 +121,7 @@ class SeriesChart(PlotextPlot):
                 all_x += [p[0] for p in points]
                 all_y += [p[1] for p in points]
         if all_x:
-            xticks = nice_ticks(min(all_x), max(all_x))
+            xticks = nice_ticks(min(all_x), max(all_x), integer=all(float(x).is_integer() for x in all_x))
             plt.xticks(xticks, [tick_label(x) for x in xticks])
             if self.log_y:
                 yticks = log_ticks(min(all_y), max(all_y))
