@@ -140,7 +140,7 @@ class RunsScreen(Screen):
     BINDINGS = [
         Binding("enter", "open", "open run"),
         Binding("space", "mark", "mark"),
-        Binding("c", "compare", "compare marked"),
+        Binding("c", "compare", "compare", tooltip="compare marked"),  # short: "q quit" stays on 80 columns
         Binding("o", "sort", "sort"),
         Binding("slash", "filter", "filter", show=False),
         Binding("R", "reload", "reload", show=False),
