@@ -261,6 +261,11 @@ class BenchApp(App):
             monitor.log_line(line, style="red")
         self.notify(f"sweep {verdict}: {counts}", severity="warning" if message.problems else "information")
 
+    def on_unmount(self) -> None:
+        """However the app ends (q, an error, a test that fails), the sweep
+        thread stops cooperatively instead of training on unseen."""
+        self.stop_event.set()
+
     async def action_quit(self) -> None:
         if not self.sweep_running:
             self.exit()

@@ -46,8 +46,9 @@ class RunRow(Horizontal):
     DEFAULT_CSS = """
     RunRow { height: 1; }
     RunRow .run-swatch { width: 2; }
-    RunRow .run-label { width: 1fr; min-width: 20; }
+    RunRow .run-label { width: 1fr; min-width: 20; text-wrap: nowrap; text-overflow: ellipsis; }
     RunRow ProgressBar { width: auto; }
+    RunRow Bar { width: 16; }
     RunRow .run-eta { width: 12; padding: 0 0 0 1; }
     """
 
@@ -172,7 +173,8 @@ class MonitorScreen(Screen):
             row.advance(e.epoch * self.steps.get(e.run_id, 0))
             shown = f"{primary.short} {primary.format(m.get(primary.name))}" if primary else ""
             self.latest[e.run_id] = shown
-            row.label.update(Text(f"{e.run_id}  ep {e.epoch}  {shown}"))
+            # status and metric first: on 80 columns a long run name is what gets cut
+            row.label.update(Text(f"ep {e.epoch} {shown}  {e.run_id}"))
         step_chart = self.query_one("#step-chart", SeriesChart)
         start = len(step_chart.series.get(short, ([], []))[0])
         index = list(self.rows).index(e.run_id) if e.run_id in self.rows else 0
@@ -186,8 +188,7 @@ class MonitorScreen(Screen):
         row = self.rows.get(e.run_id)
         if row is not None:
             style = {"ok": "green", "diverged": "yellow"}.get(e.status, "red")
-            row.label.update(Text.assemble((e.status, style),
-                                           f" {e.run_id}  {self.latest.get(e.run_id, '')}"))
+            row.label.update(Text.assemble((e.status, style), f" {self.latest.get(e.run_id, '')}  {e.run_id}"))
             row.end(e.wall_time, e.status == "ok")
         self.log_line(f"{e.run_id}: {e.status} in {e.wall_time:.1f}s" + (f": {e.message}" if e.message else ""))
 
