@@ -25,7 +25,7 @@ from benchtui.screens.help import HelpScreen
 from benchtui.screens.monitor import MonitorScreen
 from benchtui.screens.runs import CurvesModal, RunsScreen
 from benchtui.screens.setup import LoadPreset, SavePreset, SetupScreen
-from benchtui.setup_state import SetupState
+from benchtui.setup_state import SetupState, choice_value
 from engine.preset import load_preset
 from engine.study import ReplayOptions, plan
 from tests.test_cli import write_cities
@@ -474,7 +474,7 @@ def test_every_field_of_every_kind_is_what_runs(bench):
             screen = app.screen
             for kind in list(load_kinds().values()):
                 select = screen.query_one("#dataset-select")
-                select.value = next(iter(kind.datasets))
+                select.value = choice_value(next(iter(kind.datasets)), kind.name)  # "kind:dataset" when shared
                 await wait_until(lambda: app.setup_state.kind == kind.name and all(
                     f.config_type is kind.config_type for f in screen.query(ConfigForm)), what="the kind's forms")
                 await pilot.pause()
