@@ -297,7 +297,12 @@ class SetupScreen(Screen):
         state: SetupState = self.app.setup_state
         before = (state.kind, state.dataset)
         state.set_dataset(str(event.value))
-        if state.kind != before[0]:
+        if state.kind != before[0]:  # a new kind starts from its defaults: the folder too
+            folder = self.query_one("#data-path", Input)
+            with self.prevent(Input.Changed):
+                folder.value = ""
+            folder.disabled = "data.path" not in leaf_types(state.config_type)  # e.g. a kind whose data is built in
+            self.loaded_path = ""
             await self.rebuild_forms()
             self.fill_sweep()
             self.sweep_errors = {}
@@ -466,8 +471,10 @@ class SetupScreen(Screen):
             with self.prevent(Select.Changed):
                 self.query_one("#dataset-select", Select).value = self.app.setup_state.choice
             state = self.app.setup_state
+            folder = self.query_one("#data-path", Input)
             with self.prevent(Input.Changed):
-                self.query_one("#data-path", Input).value = str(state.settings.get("data.path", ""))
+                folder.value = str(state.settings.get("data.path", ""))
+            folder.disabled = "data.path" not in leaf_types(state.config_type)
             await self.rebuild_forms()
             self.fill_sweep()
             self.sweep_errors = {}
