@@ -117,7 +117,7 @@ class BenchApp(App):
             self.switch_screen(name)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(SCREEN_CLASSES))
+        self.push_screen(HelpScreen(SCREEN_CLASSES, self.BINDINGS))
 
     def action_screen_action(self, name: str, action: str) -> None:
         """Show screen ``name`` and run one of its actions there."""
@@ -275,7 +275,8 @@ class BenchApp(App):
             return None
 
     def on_unmount(self) -> None:
-        """However the app ends, a sweep still training is stopped (its runs end `stopped`)."""
+        """However the app ends (q, an error, a test that fails), the sweep
+        thread stops cooperatively instead of training on unseen."""
         self.stop_event.set()
 
     async def action_quit(self) -> None:

@@ -135,8 +135,9 @@ def replay(preset: Path, no_ui: bool, runs_dir: Path, data: tuple[str, ...], ove
     """Run every experiment of PRESET (a TOML file) and write runs, figures
     and summaries. Finished runs are skipped unless --force.
 
-    Exit code 0 when every run ended ok or diverged, 1 otherwise, 2 for bad
-    input (preset, data, options)."""
+    Exit code 0 when every run ended ok or diverged, 1 when a run failed or
+    was stopped (Ctrl-C or the bench's stop), 2 for bad input (preset, data,
+    options)."""
     from engine.preset import load_preset
     from engine.study import ReplayOptions, plan, replay as run_replay
 
@@ -157,7 +158,7 @@ def replay(preset: Path, no_ui: bool, runs_dir: Path, data: tuple[str, ...], ove
         if result is None or result.stopped:
             click.echo("error: stopped before the sweep finished; finished runs are kept, replay again to resume",
                        err=True)
-            sys.exit(130)
+            sys.exit(1)  # the README's contract: stopped is 1, like failed
         counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts.items())) or "no runs"
         click.echo(f"{the_plan.preset.name}: {counts}; outputs in {runs_dir / the_plan.preset.name}")
         for line in result.problems:
@@ -182,7 +183,7 @@ def replay(preset: Path, no_ui: bool, runs_dir: Path, data: tuple[str, ...], ove
     click.echo(f"{the_plan.preset.name}: {counts} in {time.perf_counter() - started:.1f}s; outputs in {where}")
     if stop.is_set():
         click.echo("error: stopped by request; finished runs are kept, replay again to resume", err=True)
-        sys.exit(130)
+        sys.exit(1)  # the README's contract: stopped is 1, like failed
     if not summary.ok:
         for line in summary.problems:
             click.echo(f"error: {line}", err=True)

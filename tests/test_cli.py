@@ -242,3 +242,24 @@ def test_sigkill_mid_replay_resumes_without_redoing_finished_runs(setup):
         assert path.stat().st_mtime_ns == mtime  # finished runs were not redone
     statuses = [json.loads(p.read_text())["status"] for p in runs.glob("tiny/lr/*/run.json")]
     assert statuses == ["ok"] * 6
+
+
+def test_a_stopped_replay_exits_1_as_documented(setup, monkeypatch):
+    """README: 1 when a run failed or was stopped. The stop is requested
+    before the first step (what a Ctrl-C does, without a signal)."""
+    import benchtui.cli
+
+    preset, data, runs = setup
+    real_run_console = benchtui.cli._run_console
+
+    def stopped_at_once(the_plan, stop):
+        stop.set()
+        return real_run_console(the_plan, stop)
+
+    monkeypatch.setattr(benchtui.cli, "_run_console", stopped_at_once)
+    result = CliRunner().invoke(cli, ["replay", str(preset), "--no-ui", "--runs-dir", str(runs),
+                                      "--data", f"cities={data}", "--only", "lr"])
+    assert result.exit_code == 1, result.output
+    assert "stopped by request" in result.output
+    statuses = {json.loads(p.read_text())["status"] for p in (runs / "tiny/lr").glob("*/run.json")}
+    assert statuses <= {"stopped"}

@@ -19,13 +19,13 @@ import pytest
 from rich.console import Console
 from textual.widgets import DataTable, Input, OptionList, Static
 
-from benchtui.app import make_app
+from benchtui.app import ConfirmQuit, make_app
 from benchtui.screens.gallery import GalleryScreen
 from benchtui.screens.help import HelpScreen
 from benchtui.screens.monitor import MonitorScreen
 from benchtui.screens.runs import CurvesModal, RunsScreen
 from benchtui.screens.setup import LoadPreset, SavePreset, SetupScreen
-from benchtui.setup_state import SetupState
+from benchtui.setup_state import SetupState, choice_value
 from engine.preset import load_preset
 from engine.study import ReplayOptions, plan
 from tests.test_cli import write_cities
@@ -130,8 +130,8 @@ class Bench:
 
     def plan(self, text: str, stack: bool = True):
         return plan(load_preset(self.preset(text)),
-                    ReplayOptions(runs_dir=self.runs, data_root=self.data_root,
-                                  data_paths={"cities": str(self.cities)}, stack=stack))
+                    ReplayOptions(runs_dir=self.runs, data_root=self.data_root, stack=stack,
+                                  data_paths={"cities": str(self.cities)}))
 
     def app(self, the_plan=None):
         return make_app(runs_dir=self.runs, data_root=self.data_root, presets_dir=self.presets, plan=the_plan)
@@ -311,7 +311,7 @@ def test_bad_value_in_the_model_form_is_refused_where_typed(bench):
 
 
 def test_keys_are_handled_while_training_runs(bench):
-    # one run at a time (not stacked), so that one run is in progress when the keys are pressed
+    # one run at a time (unstacked), so that "the next run has not started" can be checked
     the_plan = bench.plan(tiny_preset(epochs=20000, lrs="[0.01, 0.003, 0.001]", batch=8), stack=False)
 
     async def scenario():
@@ -356,9 +356,11 @@ def test_quit_mid_run_stops_the_sweep_cleanly(bench):
             await wait_until(lambda: getattr(monitor, "rows", None), what="the first run to start")
             await wait_until(lambda: (first / "run.json").is_file(), what="run.json")
             assert run_json(first)["status"] == "running"
-            await pilot.press("q")  # asks first: the sweep is running
-            await wait_until(lambda: type(app.screen).__name__ == "ConfirmQuit", what="the question")
+            # q asks first; n keeps the sweep running, y stops it and quits
+            await press(pilot, "q", until=lambda: isinstance(app.screen, ConfirmQuit))
+            await press(pilot, "n", until=on(app, MonitorScreen))
             assert app.is_running and app.sweep_running
+            await press(pilot, "q", until=lambda: isinstance(app.screen, ConfirmQuit))
             await pilot.press("y")
             await wait_until(lambda: not app.is_running, timeout=20, what="the app to exit")
         return app
@@ -472,7 +474,7 @@ def test_every_field_of_every_kind_is_what_runs(bench):
             screen = app.screen
             for kind in list(load_kinds().values()):
                 select = screen.query_one("#dataset-select")
-                select.value = next(iter(kind.datasets))
+                select.value = choice_value(next(iter(kind.datasets)), kind.name)  # "kind:dataset" when shared
                 await wait_until(lambda: app.setup_state.kind == kind.name and all(
                     f.config_type is kind.config_type for f in screen.query(ConfigForm)), what="the kind's forms")
                 await pilot.pause()
@@ -556,10 +558,12 @@ def test_help_lists_the_bindings_of_every_screen(bench):
             await press(pilot, "question_mark", until=on(app, HelpScreen))
             for words in ("run sweep", "load preset", "stop sweep", "compare marked", "next gallery"):
                 assert words in app.screen.text
-            for heading in ("## setup", "## monitor", "## runs", "## gallery"):
+            for heading in ("everywhere: ", "setup: ", "monitor: ", "runs: ", "gallery: "):
                 assert heading in app.screen.text
             shown = screen_text(app)
-            assert "benchtui keys" in shown and "run sweep" in shown
+            # the whole of it fits 80×24: the last screen's keys are on screen without scrolling
+            assert "benchtui keys" in shown and "run sweep" in shown and "next gallery" in shown
+            assert "zoom chart" in shown and "ctrl+r run" in shown
             await press(pilot, "escape", until=on(app, SetupScreen))
 
     asyncio.run(scenario())
@@ -596,5 +600,131 @@ def test_gallery_caption_keeps_its_text_when_an_image_file_is_missing(bench):
             caption = static_text(screen.query_one("#gallery-caption", Static))
             assert "there.png" in caption and "not found" not in caption
             assert screen.query_one("#gallery-image").image is not None
+
+    asyncio.run(scenario())
+
+
+def test_escape_leaves_a_field_and_the_palette_lists_the_bench_actions(bench):
+    from textual.command import CommandList, CommandPalette
+
+    async def scenario():
+        app = bench.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await press(pilot, "s", until=lambda: app.screen.query_one("#setup-tabs").active == "sweep")
+            key = app.screen.query_one("#grid-key-0", Input)
+            key.focus()
+            await press(pilot, "m", until=lambda: key.value == "m")  # typed into the field, no tab switch
+            assert app.screen.query_one("#setup-tabs").active == "sweep"
+            await press(pilot, "escape", until=lambda: app.focused is None)
+            await press(pilot, "m", until=lambda: app.screen.query_one("#setup-tabs").active == "model")
+            assert key.value == "m"
+
+            await press(pilot, "ctrl+p", until=lambda: isinstance(app.screen, CommandPalette))
+            commands = app.screen.query_one(CommandList)
+            await wait_until(lambda: commands.option_count >= 11, what="the palette's commands")
+            listed = {str(commands.get_option_at_index(i).prompt) for i in range(commands.option_count)}
+            for words in ("Run the sweep", "Stop the sweep", "Load a preset", "Save the setup",
+                          "Show the Monitor", "Show the Runs", "Open the selected run", "Compare the marked"):
+                assert any(words in text for text in listed), words
+            await press(pilot, *"show the runs screen")
+            await wait_until(lambda: commands.option_count and "Runs screen" in str(
+                commands.get_option_at_index(0).prompt), what="the search")
+            await press(pilot, "enter", until=on(app, RunsScreen))
+
+    asyncio.run(scenario())
+
+
+def test_monitor_shows_only_the_current_sweep_with_a_swatch_per_run_and_zooms(bench):
+    from benchtui.widgets.charts import SeriesChart
+
+    first_plan = bench.plan(tiny_preset(lrs="[0.01, 0.003]"))
+
+    async def scenario():
+        app = bench.app(first_plan)
+        async with app.run_test(size=(80, 24)) as pilot:
+            monitor = app.get_screen("monitor")
+            await wait_until(lambda: app.sweep_result is not None, what="the first sweep's end")
+            await pilot.pause()
+            step_chart = monitor.query_one("#step-chart", SeriesChart)
+            assert set(step_chart.series) == {"lr=0.01", "lr=0.003"}
+            rows = list(monitor.rows.values())
+            # the swatch on each row is its curves' colour, and no two runs share one
+            assert [row.colour_code for row in rows] == [step_chart.colours[r.run_id.split("/", 1)[-1]]
+                                                         for r in rows]
+            assert len({row.colour_code for row in rows}) == 2
+            assert all(str(row.swatch.render()).startswith("■") for row in rows)
+            # ended runs show their time, never a countdown
+            assert all(str(row.eta.render()).startswith("took ") for row in rows)
+            steps_first = len(step_chart.series["lr=0.01"][0])
+
+            await press(pilot, "z", until=lambda: monitor.maximized is step_chart)
+            await press(pilot, "z", until=lambda: monitor.maximized is monitor.query_one("#epoch-chart"))
+            await press(pilot, "z", until=lambda: monitor.maximized is None)
+
+            # a second sweep (a re-run of one of the runs, forced): only its rows and curves
+            again = plan(load_preset(bench.preset(tiny_preset(lrs="[0.01]"))),
+                         ReplayOptions(runs_dir=bench.runs, data_root=bench.data_root, force=True,
+                                       data_paths={"cities": str(bench.cities)}))
+            app.start_plan(again)
+            await wait_until(lambda: app.sweep_result is not None, what="the second sweep's end")
+            await pilot.pause()
+            assert list(monitor.rows) == ["lr/lr=0.01"]
+            assert len(monitor.query("RunRow")) == 1
+            assert set(step_chart.series) == {"lr=0.01"}
+            assert len(step_chart.series["lr=0.01"][0]) == steps_first  # not appended to the old curve
+            assert step_chart.series["lr=0.01"][0][0] == 1
+
+    asyncio.run(scenario())
+
+
+def test_seeds_become_a_grid_over_the_seed_and_count_in_the_runs(bench):
+    async def scenario():
+        app = bench.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await press(pilot, "s", until=lambda: app.screen.query_one("#setup-tabs").active == "sweep")
+            screen = app.screen
+            screen.query_one("#grid-key-0", Input).value = "optim.lr"
+            screen.query_one("#grid-values-0", Input).value = "0.1, 0.01"
+            screen.query_one("#seeds", Input).value = "42, 43, 44"
+            await pilot.pause()
+            assert "6 runs" in static_text(screen.query_one("#run-count", Static))
+            assert app.setup_state.grid == {"optim.lr": [0.1, 0.01], "system.seed": [42, 43, 44]}
+            saved = load_preset(app.setup_state.save(bench.root / "seeds.toml"))
+            assert sorted((r["optim.lr"], r["system.seed"]) for r in saved.experiments[0].runs) == sorted(
+                (lr, seed) for lr in (0.1, 0.01) for seed in (42, 43, 44))
+
+            screen.query_one("#seeds", Input).value = "42, x"
+            await pilot.pause()
+            assert static_text(screen.query_one("#seeds-error", Static)).startswith("✗")
+            assert screen.problems()
+            screen.query_one("#seeds", Input).value = ""
+            await pilot.pause()
+            assert "2 runs" in static_text(screen.query_one("#run-count", Static))
+            assert "system.seed" not in app.setup_state.grid
+
+    asyncio.run(scenario())
+
+
+def test_a_loaded_experiment_that_sweeps_a_form_key_runs(bench):
+    """The form shows a swept key's default; it must not also be set (a preset
+    may not set and sweep the same key)."""
+    bench.preset(tiny_preset(bench.cities, lrs="[0.01]").replace(
+        'grid = { "optim.lr" = [0.01] }', 'grid = { "model.batchnorm" = [false, true] }'))
+
+    async def scenario():
+        app = bench.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            app.load_setup(bench.presets / "tiny.toml", "lr")
+            setup = app.screen
+            await setup.rebuild_forms()
+            setup.fill_sweep()
+            await pilot.pause()
+            assert setup.problems() == []
+            assert "model.batchnorm" not in app.setup_state.settings
+            await press(pilot, "ctrl+r", until=lambda: app.sweep_result is not None)
+            assert app.sweep_result.counts == {"ok": 2}
 
     asyncio.run(scenario())

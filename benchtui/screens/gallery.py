@@ -25,7 +25,7 @@ class GalleryScreen(Screen):
     SUB_TITLE = "Gallery"
     BINDINGS = [
         Binding("n", "next_gallery", "next gallery"),
-        Binding("ctrl+r", "reload", "reload", show=False),
+        Binding("R", "reload", "reload", show=False),  # ctrl+r runs the sweep, from every screen
     ]
 
     def compose(self) -> ComposeResult:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -11,7 +13,7 @@ from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
 from benchtui import messages
 from rich.text import Text
 
-from benchtui.widgets.charts import SeriesChart, colour
+from benchtui.widgets.charts import SeriesChart, colour, zoom_next
 from engine.kinds import KINDS, Kind
 
 
@@ -25,27 +27,62 @@ def device_line() -> str:
     return f"device: cpu ({torch.get_num_threads()} threads)"
 
 
+def duration(seconds: float) -> str:
+    """A short, readable duration: 42s, 3m05s, 2h07m, 3d04h."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
 class RunRow(Horizontal):
-    """One run: its name and status, then its progress bar with ETA."""
+    """One run: its colour swatch (its curves' colour), name and status, its
+    progress bar, then its ETA while it runs and its wall time once ended."""
 
     DEFAULT_CSS = """
     RunRow { height: 1; }
     RunRow .run-swatch { width: 2; }
-    RunRow .run-label { width: 1fr; min-width: 20; }
+    RunRow .run-label { width: 1fr; min-width: 20; text-wrap: nowrap; text-overflow: ellipsis; }
     RunRow ProgressBar { width: auto; }
+    RunRow Bar { width: 16; }
+    RunRow .run-eta { width: 12; padding: 0 0 0 1; }
     """
 
     def __init__(self, run_id: str, total: int, colour_code: int):
         super().__init__()
-        self.run_id, self.total = run_id, max(1, total)
+        self.run_id, self.total, self.colour_code = run_id, max(1, total), colour_code
+        self.started = time.monotonic()
+        self.ended = False
         self.swatch = Label(Text("■ ", style=f"color({colour_code})"), classes="run-swatch")
         self.label = Label(run_id, classes="run-label")
-        self.bar = ProgressBar(total=self.total, show_eta=True)
+        self.bar = ProgressBar(total=self.total, show_eta=False)
+        self.eta = Label("", classes="run-eta")
 
     def compose(self) -> ComposeResult:
         yield self.swatch
         yield self.label
         yield self.bar
+        yield self.eta
+
+    def advance(self, done: int) -> None:
+        """Progress in steps; the ETA is the mean pace so far times what is left."""
+        if self.ended:
+            return
+        self.bar.update(progress=done)
+        elapsed = time.monotonic() - self.started
+        if done > 0 and elapsed > 0:
+            self.eta.update(f"ETA {duration(elapsed / done * (self.total - min(done, self.total)))}")
+
+    def end(self, wall_time: float, finished: bool) -> None:
+        """An ended run shows how long it took; its ETA no longer counts."""
+        self.ended = True
+        if finished:
+            self.bar.update(progress=self.total)
+        self.eta.update(f"took {duration(wall_time)}")
 
 
 class MonitorScreen(Screen):
@@ -53,6 +90,7 @@ class MonitorScreen(Screen):
     BINDINGS = [
         Binding("x", "stop", "stop sweep", show=False),
         Binding("c", "clear", "clear charts", show=False),
+        Binding("z", "zoom", "zoom chart"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -122,7 +160,7 @@ class MonitorScreen(Screen):
     def step_progress(self, message: messages.StepProgress) -> None:
         e = message.event
         if e.run_id in self.rows:
-            self.rows[e.run_id].bar.update(progress=(e.epoch - 1) * e.steps_per_epoch + e.step)
+            self.rows[e.run_id].advance((e.epoch - 1) * e.steps_per_epoch + e.step)
 
     def epoch_ended(self, message: messages.EpochEnded) -> None:
         e = message.event
@@ -132,10 +170,11 @@ class MonitorScreen(Screen):
         primary = kind.primary_metric if kind is not None else None
         row = self.rows.get(e.run_id)
         if row is not None:
-            row.bar.update(progress=e.epoch * self.steps.get(e.run_id, 0))
+            row.advance(e.epoch * self.steps.get(e.run_id, 0))
             shown = f"{primary.short} {primary.format(m.get(primary.name))}" if primary else ""
             self.latest[e.run_id] = shown
-            row.label.update(Text(f"{e.run_id}  ep {e.epoch}  {shown}"))
+            # status and metric first: on 80 columns a long run name is what gets cut
+            row.label.update(Text(f"ep {e.epoch} {shown}  {e.run_id}"))
         step_chart = self.query_one("#step-chart", SeriesChart)
         start = len(step_chart.series.get(short, ([], []))[0])
         index = list(self.rows).index(e.run_id) if e.run_id in self.rows else 0
@@ -149,15 +188,16 @@ class MonitorScreen(Screen):
         row = self.rows.get(e.run_id)
         if row is not None:
             style = {"ok": "green", "diverged": "yellow"}.get(e.status, "red")
-            row.label.update(Text.assemble((e.status, style),
-                                           f" {e.run_id} ({e.wall_time:.1f}s)  {self.latest.get(e.run_id, '')}"))
-            if e.status == "ok":
-                row.bar.update(progress=row.total)
+            row.label.update(Text.assemble((e.status, style), f" {self.latest.get(e.run_id, '')}  {e.run_id}"))
+            row.end(e.wall_time, e.status == "ok")
         self.log_line(f"{e.run_id}: {e.status} in {e.wall_time:.1f}s" + (f": {e.message}" if e.message else ""))
 
     # --------------------------------------------------------------- actions
     def action_stop(self) -> None:
         self.app.stop_sweep()
+
+    def action_zoom(self) -> None:
+        zoom_next(self)
 
     def action_clear(self) -> None:
         for chart in self.query(SeriesChart):

@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from benchtui.widgets.charts import SeriesChart
+from benchtui.widgets.charts import SeriesChart, zoom_next
 from engine.config import flatten
 from engine.figures import loss_metric, split_family
 from engine.kinds import KINDS
@@ -74,7 +75,7 @@ def row_cells(record: dict, marked: bool) -> tuple:
 class CurvesModal(ModalScreen[None]):
     """Curves of one or more runs; with several, the config values that differ."""
 
-    BINDINGS = [Binding("escape,q", "dismiss_modal", "close")]
+    BINDINGS = [Binding("escape,q", "dismiss_modal", "close"), Binding("z", "zoom", "zoom chart")]
 
     def __init__(self, records: list[dict]):
         super().__init__()
@@ -83,7 +84,7 @@ class CurvesModal(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="curves-box"):
             names = ", ".join(r.get("name", "?") for r in self.records)
-            yield Static(f"[b]{names}[/]  (esc closes)", id="curves-title")
+            yield Static(f"[b]{escape(names)}[/]  (z zooms a chart, esc closes)", id="curves-title")
             kind = KINDS.get(self.records[0].get("kind", ""))
             loss = loss_metric(kind) if kind is not None else None
             primary = kind.primary_metric if kind is not None else None
@@ -130,13 +131,16 @@ class CurvesModal(ModalScreen[None]):
     def action_dismiss_modal(self) -> None:
         self.dismiss(None)
 
+    def action_zoom(self) -> None:
+        zoom_next(self)
+
 
 class RunsScreen(Screen):
     SUB_TITLE = "Runs"
     BINDINGS = [
         Binding("enter", "open", "open run"),
         Binding("space", "mark", "mark"),
-        Binding("c", "compare", "compare marked"),
+        Binding("c", "compare", "compare", tooltip="compare marked"),  # short: "q quit" stays on 80 columns
         Binding("o", "sort", "sort"),
         Binding("slash", "filter", "filter", show=False),
         Binding("R", "reload", "reload", show=False),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -87,7 +88,7 @@ class SavePreset(ModalScreen[Path | None]):
         if path.exists() and self.confirmed != path:
             self.confirmed = path
             self.query_one("#save-warning", Static).update(
-                f"[b red]{path} exists.[/] Enter again to overwrite it, or change the name.")
+                f"[b red]{escape(str(path))} exists.[/] Enter again to overwrite it, or change the name.")
             return
         self.dismiss(path)
 
@@ -104,6 +105,9 @@ def free_name(folder: Path, stem: str) -> Path:
     return path
 
 
+SEED_KEY = "system.seed"  # the seeds field is a grid over this key
+
+
 class SetupScreen(Screen):
     """What is on this screen is what runs: every field is checked on each
     edit and when it loses focus, with the kind's own config check, and
@@ -112,8 +116,9 @@ class SetupScreen(Screen):
     SUB_TITLE = "Setup"
     BINDINGS = [
         Binding("r", "run", "run sweep", show=False),
-        Binding("l", "load", "load preset"),
-        Binding("ctrl+s", "save", "save preset"),
+        # short footer words keep "q quit" on an 80-column footer; help shows the tooltips
+        Binding("l", "load", "load", tooltip="load preset"),
+        Binding("ctrl+s", "save", "save", tooltip="save preset"),
         Binding("d", "tab('dataset')", "dataset tab", show=False),
         Binding("m", "tab('model')", "model tab", show=False),
         Binding("s", "tab('sweep')", "sweep tab", show=False),
@@ -153,14 +158,21 @@ class SetupScreen(Screen):
                                 yield Input(placeholder="values, comma-separated", id=f"{table}-values-{i}",
                                             compact=True, classes="sweep-values")
                             yield Static("", id=f"{table}-error-{i}", classes="row-error")
-                    yield Static("grid: every combination; zip: lists paired element-wise", classes="form-help")
+                    with Horizontal(classes="form-row"):
+                        yield Label("seeds", classes="form-key")
+                        yield Input(placeholder="e.g. 42, 43, 44: every run once per seed (empty: one seed)",
+                                    id="seeds", compact=True, classes="sweep-values")
+                    yield Static("", id="seeds-error", classes="row-error")
+                    yield Static("grid: every combination; zip: lists paired element-wise; seeds: a grid over "
+                                 f"{SEED_KEY}", classes="form-help")
                     yield Static("", id="sweep-error")
                     yield ConfigForm(state.config_type, ("system",), state.settings, id="system-form")
-                with Horizontal(id="setup-buttons"):
-                    yield Static("", id="run-count")
-                    yield Button("Run ^r", id="run", variant="primary", compact=True)
-                    yield Button("Save ^s", id="save", compact=True)
-                    yield Button("Load l", id="load", compact=True)
+        # below every tab: the run count and the run action never need scrolling
+        with Horizontal(id="setup-buttons"):
+            yield Static("", id="run-count")
+            yield Button("Run ^r", id="run", variant="primary", compact=True)
+            yield Button("Save ^s", id="save", compact=True)
+            yield Button("Load l", id="load", compact=True)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -188,6 +200,8 @@ class SetupScreen(Screen):
         for form in self.forms():
             for key in form.keys:
                 raw = form.raw(key)
+                if raw is None:  # not composed yet: keep the setting as it is
+                    continue
                 if not isinstance(raw, str):  # a Switch or a Select: its value, kept only when not the default
                     if raw == get_value(defaults, key):
                         settings.pop(key, None)
@@ -208,6 +222,10 @@ class SetupScreen(Screen):
                 errors["data.path"] = f"{folder}: not a folder"
         else:
             settings.pop("data.path", None)
+        # a swept key takes its values from the sweep: the form's value would clash with them
+        swept = set(state.grid) | set(state.zipped) | {key for run in state.extra_runs for key in run}
+        for key in swept:
+            settings.pop(key, None)
         state.settings = settings
         errors.update(self.sweep_errors)
         swept_rows = {}
@@ -219,6 +237,8 @@ class SetupScreen(Screen):
                         swept_rows[resolve_key(state.config_type, key)] = f"{table}-{i}"
                     except BenchError:
                         pass
+        if self.query_one("#seeds", Input).value.strip():
+            swept_rows[SEED_KEY] = "seeds"
         try:
             runs = state.runs()
         except BenchError as exc:
@@ -240,7 +260,7 @@ class SetupScreen(Screen):
 
     def field_names(self) -> set[str]:
         names = {key for form in self.forms() for key in form.keys}
-        return names | {"data.path", "sweep"} | {f"{t}-{i}" for t in ("grid", "zip") for i in range(2)}
+        return names | {"data.path", "sweep", "seeds"} | {f"{t}-{i}" for t in ("grid", "zip") for i in range(2)}
 
     def show_errors(self, errors: dict[str, str]) -> None:
         self.errors = errors
@@ -258,6 +278,10 @@ class SetupScreen(Screen):
                 line.set_class(bool(text), "-shown")
                 for part in ("key", "values"):
                     self.query_one(f"#{table}-{part}-{i}", Input).set_class(bool(text), "-invalid")
+        line = self.query_one("#seeds-error", Static)
+        line.update(f"✗ {errors['seeds']}" if "seeds" in errors else "")
+        line.set_class("seeds" in errors, "-shown")
+        self.query_one("#seeds", Input).set_class("seeds" in errors, "-invalid")
         self.query_one("#sweep-error", Static).update(f"✗ {errors['sweep']}" if "sweep" in errors else "")
 
     def problems(self) -> list[str]:
@@ -273,7 +297,12 @@ class SetupScreen(Screen):
         state: SetupState = self.app.setup_state
         before = (state.kind, state.dataset)
         state.set_dataset(str(event.value))
-        if state.kind != before[0]:
+        if state.kind != before[0]:  # a new kind starts from its defaults: the folder too
+            folder = self.query_one("#data-path", Input)
+            with self.prevent(Input.Changed):
+                folder.value = ""
+            folder.disabled = "data.path" not in leaf_types(state.config_type)  # e.g. a kind whose data is built in
+            self.loaded_path = ""
             await self.rebuild_forms()
             self.fill_sweep()
             self.sweep_errors = {}
@@ -351,12 +380,13 @@ class SetupScreen(Screen):
         # and drop a loaded preset's explicit runs (extra_runs)
         with self.prevent(Input.Changed):
             for table, values in (("grid", state.grid), ("zip", state.zipped)):
-                items = list(values.items())
+                items = [(k, v) for k, v in values.items() if not (table == "grid" and k == SEED_KEY)]
                 for i in range(2):
                     key, vals = items[i] if i < len(items) else ("", [])
                     self.query_one(f"#{table}-key-{i}", Input).value = key
                     self.query_one(f"#{table}-values-{i}", Input).value = ", ".join(
                         str(v).lower() if isinstance(v, bool) else str(v) for v in vals)
+            self.query_one("#seeds", Input).value = ", ".join(str(v) for v in state.grid.get(SEED_KEY, []))
 
     @on(Input.Changed, ".sweep-key, .sweep-values")
     def sweep_changed(self, event: Input.Changed) -> None:
@@ -380,6 +410,14 @@ class SetupScreen(Screen):
                         state.set_sweep(table, key, values)
                     except BenchError as exc:
                         self.sweep_errors[f"{table}-{i}"] = str(exc)
+        seeds = self.query_one("#seeds", Input).value
+        if seeds.strip():  # seeds are a grid over system.seed, saved and launched as such
+            try:
+                if SEED_KEY in state.grid or SEED_KEY in state.zipped:
+                    raise BenchError(f"{SEED_KEY} is also swept in a row above: use one or the other")
+                state.set_sweep("grid", SEED_KEY, seeds)
+            except BenchError as exc:
+                self.sweep_errors["seeds"] = str(exc)
         state.extra_runs = []
         self.check()
 
@@ -433,8 +471,10 @@ class SetupScreen(Screen):
             with self.prevent(Select.Changed):
                 self.query_one("#dataset-select", Select).value = self.app.setup_state.choice
             state = self.app.setup_state
+            folder = self.query_one("#data-path", Input)
             with self.prevent(Input.Changed):
-                self.query_one("#data-path", Input).value = str(state.settings.get("data.path", ""))
+                folder.value = str(state.settings.get("data.path", ""))
+            folder.disabled = "data.path" not in leaf_types(state.config_type)
             await self.rebuild_forms()
             self.fill_sweep()
             self.sweep_errors = {}

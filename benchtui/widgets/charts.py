@@ -31,8 +31,47 @@ def log10(values: list[float]) -> list[float]:
     return [math.log10(v) if v and v > 0 and math.isfinite(v) else float("nan") for v in values]
 
 
+def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> list[float]:
+    """At most about ``count`` round numbers (1, 2 or 5 times a power of ten
+    apart) from lo to hi; whole numbers only when ``integer`` (epochs, steps)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [lo] if math.isfinite(lo) else []
+    raw = (hi - lo) / max(1, count - 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if (hi - lo) / (m * power) <= count)
+    if integer:
+        step = max(1, round(step))
+    first = math.ceil(lo / step - 1e-9) * step
+    return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def tick_label(value: float) -> str:
+    """Short and exact enough: 1200 -> 1.2k, 3.0 -> 3, 0.0123 -> 0.0123."""
+    if abs(value) >= 1000:
+        return f"{value / 1000:.3g}k"
+    if value == int(value):
+        return str(int(value))
+    return f"{value:.3g}"
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Positions (log10 of the value) of 1-2-5 values between 10**lo and 10**hi;
+    evenly spaced ones when the range is too narrow for two of them."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return []
+    picks = [math.log10(m * 10.0 ** d) for d in range(math.floor(lo) - 1, math.ceil(hi) + 1) for m in (1, 2, 5)]
+    picks = [p for p in picks if lo - 1e-9 <= p <= hi + 1e-9]
+    if len(picks) > 6:
+        picks = [p for p in picks if abs(p - round(p)) < 1e-9] or picks[::3]
+    if len(picks) < 2:
+        picks = [lo + (hi - lo) * i / 3 for i in range(4)] if hi > lo else [lo]
+    return picks
+
+
 class SeriesChart(PlotextPlot):
     """Several named series of (x, y) points."""
+
+    ALLOW_MAXIMIZE = True  # z on a screen with charts shows one of them full-size
 
     def __init__(self, title: str, xlabel: str, ylabel: str, log_y: bool = False, **kwargs):
         super().__init__(**kwargs)
@@ -71,10 +110,36 @@ class SeriesChart(PlotextPlot):
         plt.clear_figure()
         plt.title(self.title)
         plt.xlabel(self.xlabel)
-        plt.ylabel(("log10 " if self.log_y else "") + self.ylabel)
+        # losses are drawn as log10 on a linear axis, and their ticks read as the losses themselves
+        plt.ylabel(self.ylabel + (" (log scale)" if self.log_y else ""))
+        all_x, all_y = [], []
         for name, (xs, ys) in self.series.items():
             xs_d, ys_d = downsample(xs, log10(ys) if self.log_y else ys)
             points = [(x, y) for x, y in zip(xs_d, ys_d) if math.isfinite(y)]
             if points:
                 plt.plot([p[0] for p in points], [p[1] for p in points], color=self.colours[name], marker="braille")
+                all_x += [p[0] for p in points]
+                all_y += [p[1] for p in points]
+        if all_x:
+            xticks = nice_ticks(min(all_x), max(all_x), integer=all(float(x).is_integer() for x in all_x))
+            plt.xticks(xticks, [tick_label(x) for x in xticks])
+            if self.log_y:
+                yticks = log_ticks(min(all_y), max(all_y))
+                plt.yticks(yticks, [tick_label(10 ** y) for y in yticks])
+            else:
+                yticks = nice_ticks(min(all_y), max(all_y))
+                plt.yticks(yticks, [tick_label(y) for y in yticks])
         self.refresh()
+
+
+def zoom_next(screen) -> None:
+    """Maximise the screen's first chart, then the next, then none (z cycles;
+    escape also restores)."""
+    charts = list(screen.query(SeriesChart))
+    if not charts:
+        return
+    index = charts.index(screen.maximized) + 1 if screen.maximized in charts else 0
+    if index < len(charts):
+        screen.maximize(charts[index], container=False)
+    else:
+        screen.minimize()

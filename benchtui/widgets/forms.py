@@ -84,13 +84,16 @@ class ConfigForm(VerticalScroll):
             yield Static("", classes="field-error", id=error_id(key))
 
     def raw(self, key: str):
-        """What the field holds: text for an Input, the value for a Switch or Select."""
-        widget = self.query_one(f"#{field_id(key)}")
-        return widget.value
+        """What the field holds: text for an Input, the value for a Switch or
+        Select; None while the field is not composed (the form is being built)."""
+        found = self.query(f"#{field_id(key)}")
+        return found.first().value if found else None
 
     def show_error(self, key: str, text: str | None) -> None:
-        widget = self.query_one(f"#{field_id(key)}")
-        line = self.query_one(f"#{error_id(key)}", Static)
+        found, lines = self.query(f"#{field_id(key)}"), self.query(f"#{error_id(key)}")
+        if not found or not lines:  # not composed yet: the next check shows it
+            return
+        widget, line = found.first(), lines.first(Static)
         widget.set_class(bool(text), "-invalid")
         line.set_class(bool(text), "-shown")
         line.update(f"✗ {text}" if text else "")
