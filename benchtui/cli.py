@@ -139,7 +139,7 @@ def replay(preset: Path, no_ui: bool, runs_dir: Path, data: tuple[str, ...], ove
     was stopped (Ctrl-C or the bench's stop), 2 for bad input (preset, data,
     options)."""
     from engine.preset import load_preset
-    from engine.study import ReplayOptions, plan, replay as run_replay
+    from engine.study import ReplayOptions, plan
 
     started = time.perf_counter()
     options = ReplayOptions(

@@ -144,7 +144,7 @@ class MonitorScreen(Screen):
         kind = self.kinds[e.run_id]
         if kind is not None:  # the charts name the metrics of the kind that runs now
             step_chart = self.query_one("#step-chart", SeriesChart)
-            step_chart.title, step_chart.ylabel = f"training {kind.step_loss_label} per step", "loss"
+            step_chart.title, step_chart.ylabel = kind.metric("step_loss").label, "loss"
             metric = kind.primary_metric
             epoch_chart = self.query_one("#epoch-chart", SeriesChart)
             epoch_chart.title = f"{metric.label} per epoch" + (f" ({metric.unit})" if metric.unit else "")

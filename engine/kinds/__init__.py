@@ -117,7 +117,9 @@ class Kind:
             base = self.metric(name[5:])
             return Metric(name, "best " + base.label, "best " + base.short, base.better, base.unit, base.fmt)
         if name == "step_loss":
-            return Metric(name, f"training {self.step_loss_label} per step", "step loss", "lower")
+            label = self.step_loss_label
+            label = label if label.startswith("training") else f"training {label}"
+            return Metric(name, label if "per " in label else f"{label} per step", "step loss", "lower")
         raise KeyError(name)
 
     @property
