@@ -201,7 +201,9 @@ def studies(records: Records) -> list[ModuleType]:
 
 def training_time(records: Records, experiments: list[str]) -> float:
     """Seconds spent training these experiments' runs (sum of their wall times)."""
-    return sum((r.get("history") or {}).get("wall_time") or 0.0 for e in experiments for r in records.get(e, []))
+    # runs that trained together (stacked) share one wall time: each counts its share
+    return sum(((r.get("history") or {}).get("wall_time") or 0.0) / ((r.get("stack") or {}).get("size") or 1)
+               for e in experiments for r in records.get(e, []))
 
 
 def header(the_plan, summary, report: Report, present: list[ModuleType]) -> str:
