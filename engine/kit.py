@@ -158,38 +158,30 @@ class RunSession:
 def run_fit(kind: Any, cfg: Any, data: Any, callbacks: Iterable[Callback] = (),
             stop: threading.Event | None = None, run_id: str = "run") -> FitResult:
     """Train one run with ``kind.fit(cfg, data, session)``; ``RunEnd`` always fires."""
-    session = RunSession(kind.name, run_id, cfg, callbacks, stop)
-    started = time.perf_counter()
-    fitted = Fitted(status="failed")
-    try:
-        kind.check_config(cfg)
-        threads = getattr(getattr(cfg, "system", None), "threads", 0)
-        with cpu_threads(threads):
-            fitted = kind.fit(cfg, data, session)
-    except BenchError as exc:
-        fitted.message = str(exc)
-    except Exception as exc:  # noqa: BLE001 - the run ends as failed; its folder is still written
-        fitted.message = f"{type(exc).__name__}: {exc}"
-    if not session.started:  # failed before it could start: listeners still see a start and an end
-        session.start(0, 0, getattr(getattr(cfg, "system", None), "device", "?"))
-    wall = time.perf_counter() - started
-    emit(session.callbacks, "on_run_end", RunEnd(run_id, fitted.status, fitted.message, wall))
-    return FitResult(fitted.status, fitted.message, session.history.data, fitted.model, fitted.extra)
+    return _run(kind, [cfg], data, [callbacks], stop, [run_id],
+                lambda cfgs, data, sessions: [kind.fit(cfgs[0], data, sessions[0])])[0]
 
 
 def run_fit_stack(kind: Any, cfgs: list[Any], data: Any, callbacks: list[Iterable[Callback]],
                   stop: threading.Event | None, run_ids: list[str]) -> list[FitResult]:
     """Train runs together with ``kind.fit_stack(cfgs, data, sessions)``; every
     member gets its own events and a ``RunEnd``, whatever happens."""
+    return _run(kind, cfgs, data, callbacks, stop, run_ids, kind.fit_stack)
+
+
+def _run(kind: Any, cfgs: list[Any], data: Any, callbacks: list[Iterable[Callback]],
+         stop: threading.Event | None, run_ids: list[str], train) -> list[FitResult]:
+    """One session per run; ``train(cfgs, data, sessions) -> [Fitted]``. A
+    ``BenchError`` or any exception ends every run as failed (its folder is
+    still written); a run that failed before it started still gets a start."""
     sessions = [RunSession(kind.name, run_id, cfg, cbs, stop) for cfg, cbs, run_id in zip(cfgs, callbacks, run_ids)]
     started = time.perf_counter()
-    fitted = [Fitted(status="failed") for _ in cfgs]
     try:
         for cfg in cfgs:
             kind.check_config(cfg)
         with cpu_threads(getattr(getattr(cfgs[0], "system", None), "threads", 0)):
-            fitted = kind.fit_stack(cfgs, data, sessions)
-    except Exception as exc:  # noqa: BLE001 - every member ends as failed; their folders are still written
+            fitted = train(cfgs, data, sessions)
+    except Exception as exc:  # noqa: BLE001 - one broken run must not take the listeners' RunEnd with it
         message = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
         fitted = [Fitted("failed", message) for _ in cfgs]
     wall = time.perf_counter() - started

@@ -225,11 +225,13 @@ def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.R
     for epoch in range(1, first.optim.epochs + 1):
         epoch_start = time.perf_counter()
         orders = [make_batches(n_train, first.optim.batch_size, g, device, merge) for g in generators]
+        order = torch.stack([torch.cat(batches) for batches in orders])  # (members, n): one permutation each
+        ends = torch.tensor([len(b) for b in orders[0]]).cumsum(0).tolist()  # every member: the same batch sizes
         step_losses = torch.empty(steps_per_epoch, members, device=device)
         grad_acc = torch.zeros(len(stack.weights), members, device=device) if record_grads else None
         stopped = False
         for step in range(steps_per_epoch):
-            idx = torch.stack([order[step] for order in orders])  # (members, batch)
+            idx = order[:, (ends[step - 1] if step else 0):ends[step]]  # (members, batch)
             logits = stack(features["train"][idx], training=True)
             loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y["train"][idx].reshape(-1),
                                                reduction="none").view(members, -1).mean(1)
