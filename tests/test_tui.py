@@ -576,11 +576,11 @@ def test_gallery_caption_keeps_its_text_when_an_image_file_is_missing(bench):
     images.mkdir()
     Image.new("RGB", (8, 8), (200, 30, 30)).save(images / "there.png")
     gallery = {
-        "better": {"run": "finetune-lr", "mode": "finetune", "test_accuracy": 0.9},
-        "worse": {"run": "scratch-lr", "mode": "scratch", "test_accuracy": 0.6},
-        "probabilities_are_of": "smiling", "weights": "w", "data": "d", "root": str(images),
-        "images": [{"index": 0, "file": "gone.png", "label": 1, "better_prob": 0.91, "worse_prob": 0.12},
-                   {"index": 1, "file": "there.png", "label": 0, "better_prob": 0.2, "worse_prob": 0.7}],
+        "title": "2 test images right by finetune and wrong by scratch", "note": "stand-in faces",
+        "root": str(images),
+        "images": [{"path": "gone.png", "label": "gone.png 0.91 vs 0.12",
+                    "caption": "gone.png\ntrue: smiling; P(smiling): finetune 0.910, scratch 0.120"},
+                   {"path": "there.png", "label": "there.png 0.20 vs 0.70", "caption": "there.png\ntrue: not"}],
     }
     (bench.runs / "cnn" / "baselines").mkdir(parents=True)
     (bench.runs / "cnn" / "baselines" / "gallery.json").write_text(json.dumps(gallery))
@@ -726,5 +726,51 @@ def test_a_loaded_experiment_that_sweeps_a_form_key_runs(bench):
             assert "model.batchnorm" not in app.setup_state.settings
             await press(pilot, "ctrl+r", until=lambda: app.sweep_result is not None)
             assert app.sweep_result.counts == {"ok": 2}
+
+    asyncio.run(scenario())
+
+
+def test_a_runs_saved_images_open_from_its_run_view(bench):
+    """Sample grids and interpolations a run saved as PNGs open from the run
+    view (Runs → enter → i), whatever the kind; a run without any says so."""
+    from PIL import Image
+
+    from benchtui.screens.runs import ImagesModal
+
+    for name, pngs in (("with", ["samples_epoch_002.png", "interpolation.png"]), ("without", [])):
+        folder = bench.runs / "p" / "e" / name
+        folder.mkdir(parents=True)
+        for png in pngs:
+            Image.new("RGB", (16, 16), (20, 120, 200)).save(folder / png)
+        (folder / "run.json").write_text(json.dumps({
+            "kind": "mlp", "preset": "p", "experiment": "e", "name": name, "status": "ok", "complete": True,
+            "config": {}, "final": {}, "history": {"epoch": [1], "val_loss": [0.5]}}))
+
+    async def scenario():
+        app = bench.app()
+        async with app.run_test(size=(100, 30)) as pilot:
+            await app.workers.wait_for_complete()
+            await press(pilot, "3", until=on(app, RunsScreen))
+            runs = app.screen
+            table = runs.query_one("#runs-table", DataTable)
+            row = next(i for i in range(table.row_count) if table.get_row_at(i)[5] == "with")
+            table.move_cursor(row=row)
+            await press(pilot, "enter", until=on(app, CurvesModal))
+            assert "i shows its 2 images" in static_text(app.screen.query_one("#curves-title", Static))
+            await press(pilot, "i", until=on(app, ImagesModal))
+            listing = app.screen.query_one("#images-list", OptionList)
+            assert [str(listing.get_option_at_index(i).prompt) for i in range(listing.option_count)] == [
+                "interpolation.png", "samples_epoch_002.png"]
+            assert app.screen.query_one("#images-view").image is not None
+            await press(pilot, "escape", until=on(app, CurvesModal))
+            await press(pilot, "escape", until=on(app, RunsScreen))
+            table = runs.query_one("#runs-table", DataTable)
+            row = next(i for i in range(table.row_count) if table.get_row_at(i)[5] == "without")
+            table.move_cursor(row=row)
+            await press(pilot, "enter", until=on(app, CurvesModal))
+            assert "images" not in static_text(app.screen.query_one("#curves-title", Static))
+            await pilot.press("i")
+            await pilot.pause()
+            assert isinstance(app.screen, CurvesModal)  # nothing to show: a toast, not an empty viewer
 
     asyncio.run(scenario())

@@ -1,11 +1,18 @@
-"""Gallery: the test images one model gets right and another gets wrong
-(any gallery.json under the runs folder), with file names and both
-probabilities; the selected image shown inline."""
+"""Gallery: the images a figure picked out (any ``gallery.json`` under the
+runs folder, written by an experiment's figures), each with its caption; the
+selected image shown inline.
+
+A gallery.json names its own content, so this screen knows no experiment:
+``{"title", "note", "root", "images": [{"path", "label", "caption"}]}`` —
+``path`` relative to ``root`` (or to the gallery's folder), ``label`` the
+one-line list entry, ``caption`` the text under the image.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -63,21 +70,19 @@ class GalleryScreen(Screen):
             title.update("No gallery yet: a sweep whose figures include a gallery writes one (see benchtui replay --help).")
             return
         path = self.galleries[self.index % len(self.galleries)]
-        self.gallery = read_json(path) or {}
-        if "images" not in self.gallery:
-            title.update(f"{path}: {self.gallery.get('error', 'unreadable')}")
+        gallery = read_json(path)
+        where = escape(str(path.parent.relative_to(self.app.runs_dir)))
+        if not isinstance(gallery, dict) or not isinstance(gallery.get("images"), list):
+            reason = gallery.get("error", "unreadable") if isinstance(gallery, dict) else "unreadable"
+            title.update(f"[b]{where}[/]: {escape(str(reason))}  (n: next gallery)")
             return
-        better, worse = self.gallery["better"], self.gallery["worse"]
-        title.update(
-            f"[b]{path.parent.relative_to(self.app.runs_dir)}[/]: {len(self.gallery['images'])} test images right by "
-            f"{better['mode']} ({better['run']}, acc {better['test_accuracy']:.3f}) and wrong by {worse['mode']} "
-            f"({worse['run']}, acc {worse['test_accuracy']:.3f}). {self.gallery.get('weights', '')}. "
-            f"{self.gallery.get('data', '')}")
-        positive = self.gallery.get("probabilities_are_of", "positive")
-        for row in self.gallery["images"]:
-            listing.add_option(Option(
-                f"{Path(row['file']).name}  P({positive}) {row['better_prob']:.2f} vs {row['worse_prob']:.2f}"))
-        if self.gallery["images"]:
+        self.gallery, self.folder = gallery, path.parent
+        more = f"  ({self.index % len(self.galleries) + 1}/{len(self.galleries)}, n: next)" if len(self.galleries) > 1 else ""
+        title.update(f"[b]{where}[/]: {escape(str(gallery.get('title', '')))}{more}\n"
+                     f"[dim]{escape(str(gallery.get('note', '')))}[/]")
+        for row in gallery["images"]:
+            listing.add_option(Option(escape(str(row.get("label") or row.get("path", "?")))))
+        if gallery["images"]:
             listing.highlighted = 0
             self.show_image(0)
 
@@ -85,20 +90,18 @@ class GalleryScreen(Screen):
         if event.option_index is not None:
             self.show_image(event.option_index)
 
+    def image_path(self, row: dict) -> Path:
+        root = Path(self.gallery.get("root") or self.folder)
+        return root / str(row.get("path", ""))
+
     def show_image(self, index: int) -> None:
         if not self.gallery:
             return
         row = self.gallery["images"][index]
-        root = Path(self.gallery.get("root") or ".")
-        path = root / row["file"]
-        positive = self.gallery.get("probabilities_are_of", "positive")
-        names = self.gallery.get("class_names") or []
-        truth = names[row["label"]] if row["label"] < len(names) else f"class {row['label']}"
-        text = (f"{row['file']}\ntrue: {truth}; P({positive}): "
-                f"{self.gallery['better']['mode']} {row['better_prob']:.3f}, "
-                f"{self.gallery['worse']['mode']} {row['worse_prob']:.3f}")
+        path = self.image_path(row)
+        text = escape(str(row.get("caption") or row.get("label") or row.get("path", "")))
         if not path.is_file():
-            text += f"\n(image file {path} not found)"
+            text += f"\n(image file {escape(str(path))} not found)"
         self.query_one("#gallery-caption", Static).update(text)
         image = self.query_one("#gallery-image", Thumbnail)
         image.image = str(path) if path.is_file() else None

@@ -10,11 +10,13 @@ from pathlib import Path
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Footer, Header, Input, OptionList, Static
+from textual.widgets.option_list import Option
 
 from benchtui.widgets.charts import SeriesChart, zoom_next
+from benchtui.widgets.thumbnail import Thumbnail
 from engine.config import flatten
 from engine.figures import loss_metric, split_family
 from engine.kinds import KINDS
@@ -54,7 +56,9 @@ def headline(record: dict) -> list[tuple[str, float | None, str]]:
     if kind is None:
         return []
     family = [name for _split, name in split_family(kind, kind.primary) if name != kind.primary]
-    names = [kind.primary] + [n for n in family if n.startswith("test_")][:1]
+    # the second: the primary's test counterpart, else the next metric the kind shows
+    second = [n for n in family if n.startswith("test_")] + [n for n in kind.shown if n != kind.primary]
+    names = [kind.primary] + second[:1]
     out = []
     for name in names:
         metric = kind.metric(name)
@@ -75,16 +79,19 @@ def row_cells(record: dict, marked: bool) -> tuple:
 class CurvesModal(ModalScreen[None]):
     """Curves of one or more runs; with several, the config values that differ."""
 
-    BINDINGS = [Binding("escape,q", "dismiss_modal", "close"), Binding("z", "zoom", "zoom chart")]
+    BINDINGS = [Binding("escape,q", "dismiss_modal", "close"), Binding("z", "zoom", "zoom chart"),
+                Binding("i", "images", "images")]
 
     def __init__(self, records: list[dict]):
         super().__init__()
         self.records = records
+        self.images = run_images(records[0]) if len(records) == 1 else []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="curves-box"):
             names = ", ".join(r.get("name", "?") for r in self.records)
-            yield Static(f"[b]{escape(names)}[/]  (z zooms a chart, esc closes)", id="curves-title")
+            images = f", i shows its {len(self.images)} images" if self.images else ""
+            yield Static(f"[b]{escape(names)}[/]  (z zooms a chart{images}, esc closes)", id="curves-title")
             kind = KINDS.get(self.records[0].get("kind", ""))
             loss = loss_metric(kind) if kind is not None else None
             primary = kind.primary_metric if kind is not None else None
@@ -133,6 +140,51 @@ class CurvesModal(ModalScreen[None]):
 
     def action_zoom(self) -> None:
         zoom_next(self)
+
+    def action_images(self) -> None:
+        if not self.images:
+            self.notify("this run saved no images" if len(self.records) == 1 else "open one run to see its images")
+            return
+        self.app.push_screen(ImagesModal(self.records[0].get("name", "?"), self.images))
+
+
+def run_images(record: dict) -> list[Path]:
+    """The PNG files a run saved in its folder (sample grids, interpolations...), in name order."""
+    folder = Path(record.get("_path", ""))
+    return sorted(folder.glob("*.png")) if record.get("_path") and folder.is_dir() else []
+
+
+class ImagesModal(ModalScreen[None]):
+    """A run's saved images: a list of files and the selected one inline."""
+
+    BINDINGS = [Binding("escape,q", "dismiss_modal", "close")]
+
+    def __init__(self, name: str, paths: list[Path]):
+        super().__init__()
+        self.run_name, self.paths = name, paths
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="images-box"):
+            yield Static(f"[b]{escape(self.run_name)}[/]: {len(self.paths)} images  (esc closes)", id="images-title")
+            with Horizontal(id="images-body"):
+                yield OptionList(*[Option(escape(p.name)) for p in self.paths], id="images-list")
+                yield Thumbnail(id="images-view")
+
+    def on_mount(self) -> None:
+        listing = self.query_one("#images-list", OptionList)
+        listing.highlighted = 0
+        listing.focus()
+        self.show_image(0)
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_index is not None:
+            self.show_image(event.option_index)
+
+    def show_image(self, index: int) -> None:
+        self.query_one("#images-view", Thumbnail).image = str(self.paths[index])
+
+    def action_dismiss_modal(self) -> None:
+        self.dismiss(None)
 
 
 class RunsScreen(Screen):

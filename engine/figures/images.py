@@ -120,7 +120,7 @@ def gallery_rows(better: dict, worse: dict) -> list[dict]:
         if pa is None or pb is None:
             continue
         if (pa > 0.5) == bool(label) and (pb > 0.5) != bool(label):
-            rows.append({"index": i, "file": name, "label": label, "better_prob": pa, "worse_prob": pb})
+            rows.append({"index": i, "file": name, "true_class": label, "better_prob": pa, "worse_prob": pb})
     return rows
 
 
@@ -132,7 +132,18 @@ def gallery(records: list[dict], out: Path, spec: dict, title: str, ctx: Any) ->
         return ["gallery.json"]
     rows = gallery_rows(better, worse)
     positive = better["predictions"]["test"]["positive_class"]
+    class_names = ctx.class_names(better)
+    for row in rows:  # the generic fields every gallery has (the TUI's gallery reads only these)
+        truth = class_names[row["true_class"]] if row["true_class"] < len(class_names) else f"class {row['true_class']}"
+        row.update(path=row["file"], label=f"{Path(row['file']).name}  P({positive}) "
+                   f"{row['better_prob']:.2f} vs {row['worse_prob']:.2f}",
+                   caption=f"{row['file']}\ntrue: {truth}; P({positive}): {better_mode} {row['better_prob']:.3f}, "
+                   f"{worse_mode} {row['worse_prob']:.3f}")
     write_json(out / "gallery.json", {
+        "title": (f"{len(rows)} test images right by {better_mode} ({better['name']}, acc "
+                  f"{test_accuracy(better):.3f}) and wrong by {worse_mode} ({worse['name']}, acc "
+                  f"{test_accuracy(worse):.3f})"),
+        "note": " ".join(n for n in (weights_note([better, worse]), data_note([better])) if n),
         "better": {"run": better["name"], "mode": better_mode, "test_accuracy": test_accuracy(better)},
         "worse": {"run": worse["name"], "mode": worse_mode, "test_accuracy": test_accuracy(worse)},
         "probabilities_are_of": positive,
@@ -144,10 +155,9 @@ def gallery(records: list[dict], out: Path, spec: dict, title: str, ctx: Any) ->
     })
     shown = rows[: int(spec.get("count", 5))]
     fig, axes = plt.subplots(1, max(1, len(shown)), figsize=(3.2 * max(1, len(shown)), 4.0), squeeze=False)
-    class_names = ctx.class_names(better)
     for ax, row in zip(axes[0], shown):
         ax.imshow(ctx.test_image(better, row["index"]))
-        ax.set_title(f"{Path(row['file']).name}\ntrue: {class_names[row['label']]}\n"
+        ax.set_title(f"{Path(row['file']).name}\ntrue: {class_names[row['true_class']]}\n"
                      f"P({positive}) {better_mode} {row['better_prob']:.2f}\n"
                      f"P({positive}) {worse_mode} {row['worse_prob']:.2f}", fontsize=8)
         ax.axis("off")

@@ -110,7 +110,7 @@ def section_gallery(s: Report) -> str:
                  f"P({gallery.get('probabilities_are_of')}):")
     parts += ["", "| file | true label | " + better["mode"] + " | " + worse["mode"] + " |", "|---|---|---|---|"]
     for row in gallery["images"][:5]:
-        parts.append(f"| {row['file']} | {row['label']} | {fmt(row['better_prob'], 2)} | {fmt(row['worse_prob'], 2)} |")
+        parts.append(f"| {row['file']} | {row['true_class']} | {fmt(row['better_prob'], 2)} | {fmt(row['worse_prob'], 2)} |")
     if (s.out / "baselines" / "gallery.png").is_file():
         parts += ["", "![gallery](baselines/gallery.png)"]
     return "\n".join(parts)
