@@ -112,9 +112,12 @@ def plan(preset: Preset, options: ReplayOptions) -> Plan:
                 cfg = apply_overrides(cfg_type(), {**exp.settings, **swept, **cli})
                 name = dataset_of(cfg)
                 if name in options.data_paths:  # --data NAME=PATH: the runs on that dataset read the folder
+                    if not hasattr(getattr(cfg, "data", None), "path"):
+                        raise BenchError(f"--data {name}={options.data_paths[name]}: the '{name}' data are "
+                                         "built in; there is no folder to read")
                     cfg = apply_overrides(cfg, {"data.path": str(Path(options.data_paths[name]).resolve())})
             except BenchError as exc:
-                raise BenchError(f"--set: {exc}") from None
+                raise BenchError(str(exc) if str(exc).startswith("--data") else f"--set: {exc}") from None
             name = run_name(swept)
             try:  # every run's config is checked before any training starts
                 kind.check_config(cfg)

@@ -164,3 +164,13 @@ def test_a_dataset_shared_by_two_kinds():
     state.set_dataset("xor")
     assert state.kind == "xor"
     assert get_kind("perceptron").datasets == get_kind("digits").datasets
+
+
+def test_data_for_built_in_data_says_there_is_no_folder_to_read(tmp_path):
+    (tmp_path / "somewhere").mkdir()
+    result = CliRunner().invoke(cli, ["replay", "presets/labs.toml", "--only", "xor", "--no-ui",
+                                      "--runs-dir", str(tmp_path / "runs"), "--data", f"xor={tmp_path / 'somewhere'}"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        f"error: --data xor={tmp_path / 'somewhere'}: the 'xor' data are built in; there is no folder to read")
+    assert not (tmp_path / "runs").exists()
