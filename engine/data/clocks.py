@@ -224,7 +224,7 @@ def _hand(angle_deg: float, length: float, width: float, tail: float, cx: float,
     ux, uy = math.sin(a), -math.cos(a)  # along the hand
     px, py = -uy, ux  # across it
     tip, back = (cx + ux * length, cy + uy * length), (cx - ux * tail, cy - uy * tail)
-    w, w_tip = width / 2, width / 5
+    w, w_tip = width / 2, width / 3
     return [(back[0] + px * w, back[1] + py * w), (tip[0] + px * w_tip, tip[1] + py * w_tip),
             (tip[0] - px * w_tip, tip[1] - py * w_tip), (back[0] - px * w, back[1] - py * w)]
 
