@@ -12,6 +12,7 @@ Experiment figures read the runs' records (``final`` errors and
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,10 @@ def finished(records: list[dict]) -> list[dict]:
     return sorted((r for r in records if final(r, "test_error") is not None), key=order_key)
 
 
+def footnote(records: list[dict]) -> str:
+    return textwrap.fill(data_note(records), 150) + "\n" + REPORTED
+
+
 def fmt_min(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
@@ -87,7 +92,7 @@ def table(records: list[dict], out: Path, spec: dict, title: str, ctx: Any) -> l
     lines += ["", f"Errors are mean \"common sense\" minutes (the shorter way round the 12-hour dial). {REPORTED}."]
     write_text(out / "clock_table.md", "\n".join(lines) + "\n")
 
-    fig, ax = plt.subplots(figsize=(11, 0.45 * (len(cells) + 3)))
+    fig, ax = plt.subplots(figsize=(11, 0.3 * (len(cells) + 1) + 0.6))
     ax.axis("off")
     if cells:
         best = min(range(len(rows)), key=lambda i: rows[i]["test_error"])
@@ -103,7 +108,7 @@ def table(records: list[dict], out: Path, spec: dict, title: str, ctx: Any) -> l
         ax.text(0.5, 0.5, "no finished run", ha="center", va="center")
     ax.set_title(f"{title}\nmean error in minutes (the shorter way round the dial); green: lowest test error",
                  fontsize=10)
-    fig.text(0.01, 0.0, f"{data_note(records)[:160]}\n{REPORTED}", fontsize=7, va="top")
+    fig.text(0.01, 0.0, footnote(records), fontsize=7, va="top")
     return [save(fig, out / "clock_table.png"), "clock_table.md", "clock_table.json"]
 
 
@@ -119,7 +124,7 @@ def error_vs_classes(records: list[dict], out: Path, spec: dict, title: str, ctx
         ax.plot(ks, [final(r, "test_error") for r in classified], "o-", color="C0", label="classification, test")
         ax.plot(ks, [final(r, "train_error") for r in classified], "o--", color="C0", alpha=0.5,
                 label="classification, train")
-        ax.plot(ks, [360 / k for k in ks], ":", color="grey", label="half a class (error of a right class, on average)")
+        ax.plot(ks, [180 / k for k in ks], ":", color="grey", label="floor: every class right (mean error 180/k)")
         ax.set_xscale("log")
         ax.set_xticks(ks, [str(k) for k in ks])
         ax.minorticks_off()
@@ -135,7 +140,7 @@ def error_vs_classes(records: list[dict], out: Path, spec: dict, title: str, ctx
     ax.set_title(f"{title}: test error vs number of classes", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="best")
-    fig.text(0.01, -0.02, f"{data_note(records)[:160]}\n{REPORTED}", fontsize=7, va="top")
+    fig.text(0.01, -0.02, footnote(records), fontsize=7, va="top")
     return [save(fig, out / (spec.get("file") or "error_vs_classes.png"))]
 
 
@@ -193,8 +198,8 @@ def gallery(records: list[dict], out: Path, spec: dict, title: str, ctx: Any) ->
         ax.imshow(im["pixels"], cmap="gray", vmin=0, vmax=255)
         ax.set_title(im["label"].replace(" read", "\nread"), fontsize=8)
     fig.suptitle(f"{title}: test clocks read worst by {approach(best)} ({best.get('name')})", fontsize=10)
-    fig.text(0.01, 0.0, ("STAND-IN clocks rendered by the bench. " if standin else "") + data_note([best])[:150],
-             fontsize=7, va="top")
+    fig.text(0.01, 0.0, textwrap.fill(("STAND-IN clocks rendered by the bench. " if standin else "")
+                                      + data_note([best]), 150), fontsize=7, va="top")
     return ["gallery.json", *names, save(fig, out / "gallery.png")]
 
 

@@ -73,7 +73,7 @@ KIND = register(Kind(
     datasets={"clocks": "a folder with images.npy (N, 150, 150) uint8 grey clocks and labels.npy (N, 2) "
                         "int (hour 0-11, minute 0-59)"},
     load_data=load,
-    data_key=lambda cfg: ("clocks", cfg.data.path, cfg.data.size, cfg.data.n, cfg.data.seed),
+    data_key=lambda cfg: ("clocks", cfg.data.path, cfg.data.size, None if cfg.data.path else cfg.data.n, cfg.data.seed),
     describe_data=describe,
     preview=preview,
     metrics=METRICS,
