@@ -11,6 +11,7 @@ weights (on the CPU) come back in the ``Fitted``; the kind saves them.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -117,7 +118,8 @@ def fit(cfg: ClockConfig, data: ClockSplits, session: kit.RunSession) -> kit.Fit
     model = ClockNet(cfg.model).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
     n_train = len(labels["train"])
-    steps = len(batch_order(n_train, cfg.optim.batch_size, torch.Generator(), torch.device("cpu")))
+    steps = math.ceil(n_train / cfg.optim.batch_size)
+    steps -= 1 if steps > 1 and n_train % cfg.optim.batch_size == 1 else 0  # see batch_order
     session.start(cfg.optim.epochs, steps, device,
                   f"{head_label({'head': cfg.model.head, 'loss': cfg.model.loss, 'classes': cfg.model.classes})}; "
                   f"{data.size} px; " + ", ".join(f"{s} {v}" for s, v in data.sizes().items()))
