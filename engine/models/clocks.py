@@ -46,7 +46,7 @@ def head_label(model: dict) -> str:
     """A run's approach in words, from its config's ``model`` table."""
     head, loss = model.get("head"), model.get("loss")
     if head == "regression":
-        return f"regression ({'cyclic (sin, cos)' if loss == 'cyclic' else 'MSE'})"
+        return f"regression, {'cyclic loss on (sin, cos)' if loss == 'cyclic' else 'MSE'}"
     if head == "classification":
         return f"classification, {model.get('classes')} classes"
     return f"two heads (12 hours + {'cyclic' if loss == 'cyclic' else 'MSE'} minutes)"
