@@ -120,11 +120,12 @@ def test_report_must_be_a_boolean(tmp_path: Path):
 
 
 def test_shipped_report_presets_cover_both_parts():
-    for name, size in (("report", 224), ("quick", 64)):
+    for name, size, clock_size in (("report", 224, 150), ("quick", 64, 40)):
         preset = load_preset(Path(__file__).resolve().parents[1] / "presets" / f"{name}.toml")
         assert preset.report is True
         names = [e.name for e in preset.experiments]
         labs = ["digits", "perceptron", "xor"] if name == "quick" else []  # Part C: quick.toml answers it too
         assert names == ["lr", "epochs", "batch_size", "batch_size_batchnorm", "depth_width", "gradients", "sine",
-                         "baselines"] + labs
+                         "baselines"] + labs + ["clocks"]
         assert preset.experiments[7].settings["data.image_size"] == size
+        assert preset.experiments[-1].settings["data.size"] == clock_size  # C.5: the course's 150 px on a GPU

@@ -1,0 +1,141 @@
+"""STUDY Part C, lab 5: telling the time from analog clocks, answered from the
+`clocks` runs' records.
+
+Every claim reads the approaches from the records (``model.head``,
+``model.loss``, ``model.classes``) and compares final test errors in
+"common sense" minutes; the course's reported numbers are quoted beside the
+measured ones, never used as thresholds.
+"""
+
+from __future__ import annotations
+
+from engine.studies import Outcome, Report, Records, claim, judge, status_note, usable
+
+LABEL = "Part C"
+TITLE = f"{LABEL} — lab 5: telling the time"
+EXPERIMENTS = ["clocks"]
+EXPERIMENT = "clocks"
+REPORTED = {"regression": "33–48 min", "classification": "22.9 min", "two_head": "11.7 min"}
+
+
+def test_error(run: dict) -> float | None:
+    return (run.get("final") or {}).get("test_error")
+
+
+def runs_by(records: Records, head: str) -> list[dict]:
+    """The usable runs of one head that have a test error."""
+    return [r for r in usable(records, EXPERIMENT)
+            if r["config"]["model"]["head"] == head and test_error(r) is not None]
+
+
+def regression(records: Records, loss: str) -> dict | None:
+    return next((r for r in runs_by(records, "regression") if r["config"]["model"]["loss"] == loss), None)
+
+
+def best(runs: list[dict]) -> dict | None:
+    return min(runs, key=test_error) if runs else None
+
+
+def minutes(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} min"
+
+
+def name_of(run: dict) -> str:
+    m = run["config"]["model"]
+    if m["head"] == "regression":
+        return f"{'cyclic' if m['loss'] == 'cyclic' else 'MSE'} regression"
+    if m["head"] == "classification":
+        return f"{m['classes']} classes"
+    return f"two heads ({'cyclic' if m['loss'] == 'cyclic' else 'MSE'} minutes)"
+
+
+def stand_in(records: Records) -> str:
+    """' (stand-in clocks)' when any run read the bench's rendered clocks."""
+    runs = usable(records, EXPERIMENT)
+    return " (stand-in clocks)" if any((r.get("data") or {}).get("standin") for r in runs) else ""
+
+
+@claim("C.5", "the cyclic loss beats MSE regression (test error)")
+def cyclic_beats_mse(records: Records) -> Outcome:
+    mse, cyclic = regression(records, "mse"), regression(records, "cyclic")
+    if mse is None or cyclic is None:
+        return judge(None, None)
+    return judge(f"test error: cyclic {minutes(test_error(cyclic))}, MSE {minutes(test_error(mse))}"
+                 f"{stand_in(records)}; reported regression {REPORTED['regression']}",
+                 test_error(cyclic) < test_error(mse))
+
+
+@claim("C.5", "the best classification beats the best regression (test error)")
+def classification_beats_regression(records: Records) -> Outcome:
+    top_class, top_reg = best(runs_by(records, "classification")), best(runs_by(records, "regression"))
+    if top_class is None or top_reg is None:
+        return judge(None, None)
+    return judge(f"best classification ({name_of(top_class)}) {minutes(test_error(top_class))}, best regression "
+                 f"({name_of(top_reg)}) {minutes(test_error(top_reg))}{stand_in(records)}; reported "
+                 f"{REPORTED['classification']} vs {REPORTED['regression']}",
+                 test_error(top_class) < test_error(top_reg))
+
+
+@claim("C.5", "two heads (12 hours + minutes) beat the best classification (test error)")
+def two_heads_beat_classification(records: Records) -> Outcome:
+    two, top_class = best(runs_by(records, "two_head")), best(runs_by(records, "classification"))
+    if two is None or top_class is None:
+        return judge(None, None)
+    return judge(f"{name_of(two)} {minutes(test_error(two))}, best classification ({name_of(top_class)}) "
+                 f"{minutes(test_error(top_class))}{stand_in(records)}; reported {REPORTED['two_head']} vs "
+                 f"{REPORTED['classification']}", test_error(two) < test_error(top_class))
+
+
+@claim("C.5", "every error is at most 360 min (the common-sense error never goes the long way round)")
+def errors_at_most_360(records: Records) -> Outcome:
+    worst = {}
+    for r in usable(records, EXPERIMENT):
+        highest = ((r.get("clocks") or {}).get("max_error") or {}).values()
+        if highest:
+            worst[name_of(r)] = max(highest)
+    if not worst:
+        return judge(None, None)
+    top = max(worst, key=worst.get)
+    return judge(f"largest error of any clock in any split: {worst[top]:.1f} min ({top}; {len(worst)} runs)",
+                 all(v <= 360 for v in worst.values()))
+
+
+CLAIMS = (cyclic_beats_mse, classification_beats_regression, two_heads_beat_classification, errors_at_most_360)
+
+
+def section_clocks(s: Report) -> str:
+    parts = ["## C.5 Telling the time (experiment `clocks`)", ""]
+    runs = s.records.get(EXPERIMENT, [])
+    if not runs:
+        s.check_quietly(*CLAIMS)
+        return "\n".join(parts + ["Not measured: the `clocks` experiment has no runs."])
+    sources = sorted({(r.get("data") or {}).get("source", "") for r in runs})
+    splits = sorted({(r.get("data") or {}).get("split", "") for r in runs} - {""})
+    first = runs[0]["config"]
+    parts += ["Data: " + "; ".join(sources) + (f" ({'; '.join(splits)})" if splits else "") + ".", "",
+              f"One run per approach on the same small CNN (4 conv blocks from {first['model']['channels']} "
+              f"channels, a dense layer of {first['model']['hidden']}), Adam at lr {first['optim']['lr']:g}, "
+              f"{first['optim']['epochs']} epochs of batches of {first['optim']['batch_size']}. Regression says the "
+              "time as one number (MSE on minutes / 720; 12:00 sits at both ends) or as the dial angle's "
+              "(sin, cos) (cyclic); classification cuts the 12 hours into k classes and reads the class centre; "
+              "two heads classify the hour (12 classes) and regress the minute (cyclic-aware, as (sin, cos) of "
+              "its angle, when `model.loss` is cyclic). Errors are mean \"common sense\" minutes: the shorter "
+              "way round the dial, so 11:50 read as 00:10 is 20 minutes and no error exceeds 360.", ""]
+    table = s.out / EXPERIMENT / "clock_table.md"
+    if table.is_file():
+        parts += [line for line in table.read_text(encoding="utf-8").splitlines() if line.startswith("|")] + [""]
+    parts += [f"Reported on the course's 18,000 clocks (150 px): regression {REPORTED['regression']}, best "
+              f"classification {REPORTED['classification']}, two heads {REPORTED['two_head']} (test error)."
+              + (" The numbers here are on the bench's stand-in clocks, not the course's." if stand_in(s.records)
+                 else ""), ""]
+    failed = [r for r in runs if r.get("status") != "ok"]
+    if failed:
+        parts += ["Runs that did not end ok: " + "; ".join(f"{r['name']}{status_note(r)}" for r in failed) + ".", ""]
+    parts += [s.check(c) for c in CLAIMS]
+    # the gallery's one-clock PNGs (worst_*.png, for the TUI) stay out of the report: gallery.png shows them
+    parts += ["", "\n\n".join(f"![{EXPERIMENT}: {name}]({EXPERIMENT}/{name})" for name in s.figures.get(EXPERIMENT, [])
+                               if name.endswith(".png") and not name.startswith("worst_"))]
+    return "\n".join(parts)
+
+
+SECTIONS = [section_clocks]

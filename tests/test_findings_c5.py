@@ -1,0 +1,88 @@
+"""Every Part C lab 5 claim (telling the time), judged on hand-made run
+records (no training), for every verdict it can give; and the section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from engine.studies import NOT_MEASURED, NOT_REPRODUCED, REPRODUCED, Report, studies
+from engine.studies import part_c_lab5
+from engine.studies.part_c_lab5 import (classification_beats_regression, cyclic_beats_mse, errors_at_most_360,
+                                        two_heads_beat_classification)
+
+
+def clock_run(head: str, test: float, loss: str = "cyclic", classes: int = 24, worst: float = 300.0,
+              standin: bool = True) -> dict:
+    return {"status": "ok", "name": f"{head},{loss},{classes}",
+            "config": {"model": {"head": head, "loss": loss, "classes": classes, "channels": 16, "hidden": 128},
+                       "optim": {"lr": 0.001, "epochs": 20, "batch_size": 64}},
+            "data": {"source": "stand-in" if standin else "folder /x", "standin": standin},
+            "final": {"train_error": test - 5, "val_error": test + 1, "test_error": test},
+            "clocks": {"max_error": {"train": worst - 10, "val": worst - 5, "test": worst}}}
+
+
+AS_REPORTED = {"clocks": [clock_run("regression", 48.0, "mse"), clock_run("regression", 33.0, "cyclic"),
+                          clock_run("classification", 30.0, classes=24), clock_run("classification", 22.9, classes=120),
+                          clock_run("two_head", 11.7)]}
+REG_ONLY = {"clocks": [clock_run("regression", 48.0, "mse")]}
+
+
+@pytest.mark.parametrize(("claim", "records", "verdict"), [
+    (cyclic_beats_mse, AS_REPORTED, REPRODUCED),
+    (cyclic_beats_mse, {"clocks": [clock_run("regression", 40.0, "mse"), clock_run("regression", 45.0, "cyclic")]},
+     NOT_REPRODUCED),
+    (cyclic_beats_mse, REG_ONLY, NOT_MEASURED),
+    (classification_beats_regression, AS_REPORTED, REPRODUCED),
+    (classification_beats_regression, {"clocks": [clock_run("regression", 20.0), clock_run("classification", 25.0)]},
+     NOT_REPRODUCED),
+    (classification_beats_regression, REG_ONLY, NOT_MEASURED),
+    (two_heads_beat_classification, AS_REPORTED, REPRODUCED),
+    (two_heads_beat_classification, {"clocks": [clock_run("classification", 20.0), clock_run("two_head", 25.0)]},
+     NOT_REPRODUCED),
+    (two_heads_beat_classification, {"clocks": [clock_run("two_head", 11.0)]}, NOT_MEASURED),
+    (errors_at_most_360, AS_REPORTED, REPRODUCED),
+    (errors_at_most_360, {"clocks": [clock_run("two_head", 11.0, worst=361.0)]}, NOT_REPRODUCED),
+    (errors_at_most_360, {}, NOT_MEASURED),
+])
+def test_lab5_claims(claim, records, verdict):
+    outcome = claim(records)
+    assert outcome.verdict == verdict, outcome.measured
+    assert claim.section == "C.5"
+
+
+def test_the_measured_text_quotes_the_reported_numbers_and_says_stand_in():
+    text = two_heads_beat_classification(AS_REPORTED).measured
+    assert "two heads (cyclic minutes) 11.7 min" in text and "120 classes" in text and "22.9 min" in text
+    assert "stand-in" in text
+    real = {"clocks": [clock_run("classification", 20.0, standin=False), clock_run("two_head", 10.0, standin=False)]}
+    assert "stand-in" not in two_heads_beat_classification(real).measured
+
+
+def test_failed_runs_are_not_judged():
+    failed = clock_run("regression", 10.0, "cyclic") | {"status": "failed"}
+    assert cyclic_beats_mse({"clocks": [clock_run("regression", 40.0, "mse"), failed]}).verdict == NOT_MEASURED
+
+
+def test_the_section_writes_the_table_the_checks_and_no_single_clock_pngs(tmp_path: Path):
+    out = tmp_path / "clocks"
+    out.mkdir()
+    (out / "clock_table.md").write_text("# t\n\n| approach | test error (min) |\n|---|---|\n| two heads | 11.7 |\n")
+    summary = SimpleNamespace(records=AS_REPORTED, figures={"clocks": ["clock_table.png", "gallery.png",
+                                                                       "worst_01.png", "gallery.json"]})
+    report = Report(summary, tmp_path)
+    text = part_c_lab5.section_clocks(report)
+    assert text.startswith("## C.5 Telling the time (experiment `clocks`)")
+    assert "| two heads | 11.7 |" in text and "stand-in clocks, not the course's" in text
+    assert "(clocks/gallery.png)" in text and "worst_01" not in text
+    assert [f.verdict for f in report.findings] == [REPRODUCED] * 4
+    empty = Report(SimpleNamespace(records={"clocks": []}, figures={}), tmp_path)
+    assert "Not measured" in part_c_lab5.section_clocks(empty)
+    assert [f.verdict for f in empty.findings] == [NOT_MEASURED] * 4
+
+
+def test_the_study_is_registered_and_chosen_by_its_experiment():
+    assert studies({"clocks": []}) == [part_c_lab5]
+    assert part_c_lab5.EXPERIMENTS == ["clocks"] and part_c_lab5.LABEL == "Part C"
