@@ -5,6 +5,7 @@ side by side."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ def _picture(ax, path: Path | None, title: str) -> None:
 
         with Image.open(path) as img:
             ax.imshow(np.asarray(img.convert("RGB")), interpolation="nearest")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(textwrap.fill(title, 70), fontsize=9)
     else:
         ax.text(0.5, 0.5, f"({title}: none)", ha="center", va="center", transform=ax.transAxes)
 
@@ -110,8 +111,8 @@ def overview(records: list[dict], out: Path, spec: dict, title: str, ctx: Any) -
     from matplotlib.figure import Figure
 
     runs = sorted(records, key=lambda r: (arch_of(r) != "vae", r.get("name", "")))
-    fig = Figure(figsize=(6.2 * len(runs), 15.5))
-    axes = fig.subplots(3, len(runs), squeeze=False, gridspec_kw={"height_ratios": [1, 1.6, 1.2]})
+    fig = Figure(figsize=(6.2 * len(runs), 13.5))
+    axes = fig.subplots(3, len(runs), squeeze=False, gridspec_kw={"height_ratios": [1, 1.5, 1.0]})
     for col, record in enumerate(runs):
         _curves(axes[0][col], record)
         samples = last_samples(record)

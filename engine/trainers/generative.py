@@ -164,12 +164,16 @@ class Reference:
 
 def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
     """||mu1 - mu2||² + Tr(cov1 + cov2 - 2 (cov1 cov2)^½) of two Gaussians."""
+    import warnings
+
     from scipy import linalg
 
-    root, _ = linalg.sqrtm(cov1 @ cov2, disp=False)
-    if not np.isfinite(root).all():  # nearly singular: nudge both covariances
-        eps = np.eye(len(cov1)) * 1e-6
-        root = linalg.sqrtm((cov1 + eps) @ (cov2 + eps))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a nearly singular product: handled below
+        root = linalg.sqrtm(cov1 @ cov2)
+        if not np.isfinite(root).all():  # nudge both covariances
+            eps = np.eye(len(cov1)) * 1e-6
+            root = linalg.sqrtm((cov1 + eps) @ (cov2 + eps))
     root = np.real(root)
     return float(np.sum((mu1 - mu2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(root))
 
