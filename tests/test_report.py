@@ -125,6 +125,8 @@ def test_shipped_report_presets_cover_both_parts():
         assert preset.report is True
         names = [e.name for e in preset.experiments]
         labs = ["digits", "perceptron", "xor"] if name == "quick" else []  # Part C: quick.toml answers it too
-        assert names == ["lr", "epochs", "batch_size", "batch_size_batchnorm", "depth_width", "gradients", "sine",
-                         "baselines"] + labs
+        parts_ab = ["lr", "epochs", "batch_size", "batch_size_batchnorm", "depth_width", "gradients", "sine",
+                    "baselines"]
+        assert names[: len(parts_ab) + len(labs)] == parts_ab + labs
+        assert "generative" in names[len(parts_ab) + len(labs):]  # Part C's later labs follow (lab 6: both presets)
         assert preset.experiments[7].settings["data.image_size"] == size
