@@ -21,7 +21,7 @@ from engine.trainers import generative as trainer
 METRICS = (
     Metric("frechet", "Fréchet distance of samples to test images (pixel PCA)", "Fréchet", "lower", fmt=".1f"),
     Metric("diversity", "sample diversity (mean pairwise distance / real images')", "diversity", "higher"),
-    Metric("sharpness", "sample sharpness (mean |Laplacian| / real images')", "sharpness", "higher"),
+    Metric("sharpness", "sample sharpness (mean absolute Laplacian / real images')", "sharpness", "higher"),
     Metric("train_recon", "train reconstruction error (VAE)", "train recon", "lower", "MSE per pixel", ".4f"),
     Metric("test_recon", "test reconstruction error (VAE)", "test recon", "lower", "MSE per pixel", ".4f"),
     Metric("train_kl", "train KL divergence (VAE)", "train KL", "lower", "nats per image", ".2f"),

@@ -92,7 +92,8 @@ def gan_diverse(records: Records) -> Outcome:
     return judge(f"sample diversity {diversity:.2f} of the real images'", diversity >= DIVERSITY_FLOOR)
 
 
-@claim("C.6", "the VAE's samples are blurrier than the GAN's (lower mean |Laplacian|, relative to real images)")
+@claim("C.6", "the VAE's samples are blurrier than the GAN's (lower mean absolute Laplacian, relative to real "
+              "images)")
 def vae_blurrier(records: Records) -> Outcome:
     runs = gen_runs(records)
     vae, gan = final(runs.get("vae"), "sharpness"), final(runs.get("gan"), "sharpness")
@@ -134,8 +135,9 @@ def section_generative(s: Report) -> str:
               "are compared with the test images by three measures: a Fréchet distance between Gaussians fitted "
               "in the space of the training images' first principal components of the pixels (an FID with "
               "pixel PCA instead of Inception features; lower is closer), the mean pairwise distance of the "
-              "samples relative to the real images' (diversity), and their mean |Laplacian| relative to the real "
-              "images' (sharpness).", ""]
+              "samples relative to the real images' (diversity), and their mean absolute Laplacian relative to the "
+              "real images' (sharpness: below 1 is blurrier than the data; above 1 has more fine detail than the "
+              "data, which for flat cartoon faces is mostly noise).", ""]
     table = s.out / "generative" / "final_table.md"
     if table.is_file():
         parts += [line for line in table.read_text(encoding="utf-8").splitlines() if line.startswith("|")] + [""]
@@ -146,20 +148,20 @@ def section_generative(s: Report) -> str:
     for arch, run in sorted(gen_runs(s.records).items(), key=lambda kv: kv[0] != "vae"):
         samples = sorted(f for f in run.get("artifacts") or [] if f.startswith("samples_epoch_"))
         name = arch.upper()
-        shown = [picture(s, run, samples[-1], f"{name} samples, {samples[-1][:-4].replace('_', ' ')}")
+        shown = [picture(s, run, samples[-1], f"{name} samples at epoch {int(samples[-1][-7:-4])}")
                  if samples else None,
                  picture(s, run, "interpolation.png", f"{name} latent interpolation"),
                  picture(s, run, "reconstructions.png", f"{name} reconstructions (rows 1 and 3: test images; "
                                                         "rows 2 and 4: their reconstructions)")]
-        earlier = [f"[{f[:-4].replace('_', ' ')}]({Path(os.path.relpath(Path(run['_dir']) / f, s.out)).as_posix()})"
+        earlier = [f"[epoch {int(f[-7:-4])}]({Path(os.path.relpath(Path(run['_dir']) / f, s.out)).as_posix()})"
                    for f in samples[:-1] if run.get("_dir")]
         parts += ["", f"### {name} (run `{run['name']}`)", ""]
         if arch == "vae":
             parts += ["Interpolation rows 1-3 go between the encodings (posterior means) of two test images, "
                       "shown at both ends; rows 4-6 between two random points of the latent space.", ""]
-        parts += [p for p in shown if p]
+        parts += [line for p in shown if p for line in (p, "")]
         if earlier:
-            parts += ["", "Earlier sample grids (same fixed noise): " + ", ".join(earlier) + "."]
+            parts += ["Earlier sample grids (same fixed noise): " + ", ".join(earlier) + "."]
     parts += ["", s.figure_links("generative")]
     return "\n".join(parts)
 
