@@ -4,8 +4,9 @@ One kind, two runs (``model.arch`` = ``vae`` or ``gan``), Adam with
 ``optim.beta1`` (DCGAN's 0.5) for every network; the VAE's learning rate is
 ``optim.lr`` (1e-3), the GAN's ``optim.gan_lr`` (DCGAN's 2e-4), so that a
 grid over ``model.arch`` alone trains each at its usual rate (the VAE at
-2e-4 was still noisy after the quick preset's 15 epochs). Images are uint8 on the device and scaled to [-1, 1] per batch;
-the last partial batch of an epoch is dropped (BatchNorm needs two images).
+2e-4 was still noisy after the quick preset's 15 epochs). Images are uint8
+on the device and scaled to [-1, 1] per batch; the last partial batch of an
+epoch is dropped (BatchNorm needs two images).
 
 VAE: loss per image = squared error summed over pixels (a Gaussian decoder
 of variance 1/2, up to a constant) + ``beta`` x KL(q(z|x) || N(0, I)) in
@@ -77,7 +78,8 @@ class GenDataConfig:
 class GenModelConfig:
     arch: Literal["vae", "gan"] = field(default="vae", metadata={"help": "vae (convolutional VAE) or gan (DCGAN)"})
     latent: int = field(default=32, metadata={"help": "size of the latent vector z"})
-    width: int = field(default=32, metadata={"help": "channels of the first conv stage (doubled per stage, at most 8x)"})
+    width: int = field(default=32, metadata={
+        "help": "channels of the first conv stage (doubled per stage, at most 8x)"})
     beta: float = field(default=1.0, metadata={"help": "VAE: weight of the KL term (1 = the ELBO)"})
 
 
