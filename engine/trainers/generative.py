@@ -23,9 +23,10 @@ steps): ``d_loss``, ``g_loss``, ``d_real`` = D(x), ``d_fake`` = D(G(z)).
 Both, every epoch, on ``EVAL_SAMPLES`` samples from fixed noise (eval mode):
 * ``frechet``: the Fréchet distance between Gaussians fitted to the samples
   and to the test images in the space of the first ``PCA_COMPONENTS``
-  principal components of the training images' pixels (an FID-like score
-  with pixel PCA for the Inception features; lower is closer; it is the
-  primary metric because it is defined for both models);
+  principal components of the training images' pixels, fitted on at most
+  ``PCA_IMAGES`` of them (an FID-like score with pixel PCA for the
+  Inception features; lower is closer; it is the primary metric because it
+  is defined for both models);
 * ``diversity``: the samples' mean pairwise pixel distance / the test
   images' (about 1 for a generator as varied as the data; near 0 on mode
   collapse);
@@ -57,6 +58,7 @@ from engine.system import resolve_device, seed_everything
 
 EVAL_SAMPLES = 500
 PCA_COMPONENTS = 20
+PCA_IMAGES = 5000  # the PCA is fitted on the first (at most) this many training images
 DIVERSITY_IMAGES = 200
 GRID_SIDE = 8
 INTERP_STEPS = 10
@@ -145,7 +147,7 @@ class Reference:
     def __init__(self, train: np.ndarray, test: np.ndarray, seed: int):
         from sklearn.decomposition import PCA
 
-        flat = train.reshape(len(train), -1)
+        flat = train[:PCA_IMAGES].reshape(min(len(train), PCA_IMAGES), -1)
         k = max(1, min(PCA_COMPONENTS, len(flat) - 1, flat.shape[1]))
         self.pca = PCA(n_components=k, random_state=seed).fit(flat)
         self.mu, self.cov = self.gaussian(test)
@@ -247,18 +249,20 @@ def fit(cfg: GenConfig, data: GenImages, session: kit.RunSession) -> kit.Fitted:
         notes.append(f"{len(data.skipped)} unreadable file(s) skipped: {listed}")
     session.start(o.epochs, steps, device, "; ".join(notes))
 
-    reference = Reference(data.as_float("train"), data.as_float("test"), cfg.system.seed)
+    train_float, test_float = data.as_float("train"), data.as_float("test")
+    reference = Reference(train_float, test_float, cfg.system.seed)
     fixed_z = torch.randn(GRID_SIDE**2, m.latent, generator=noise_rng).to(device)
     eval_z = torch.randn(EVAL_SAMPLES, m.latent, generator=noise_rng).to(device)
     pictures = Pictures(arch=m.arch, size=data.size)
     adam = dict(lr=o.lr if m.arch == "vae" else o.gan_lr, betas=(o.beta1, 0.999))
-    mean_image = data.as_float("train").mean(0, keepdims=True)
+    mean_image = train_float.mean(0, keepdims=True)
     extra = {"generative": {
         "arch": m.arch, "size": data.size, "eval_samples": EVAL_SAMPLES, "pca_components": reference.components,
         "real_diversity": reference.diversity, "real_sharpness": reference.sharpness,
-        "mean_image_recon": float(((data.as_float("test") - mean_image) ** 2).mean()),
+        "mean_image_recon": float(((test_float - mean_image) ** 2).mean()),
         "steps_per_epoch": steps, "batch_size": batch,
     }}
+    del train_float, test_float
 
     if m.arch == "vae":
         vae = ConvVAE(data.size, m.latent, m.width).to(device)
