@@ -20,8 +20,9 @@ def vae_run(recon: float = 0.034, baseline: float = 0.227, kl: float = 42.0, sha
 
 
 def gan_run(d_loss: float = 0.34, diversity: float = 1.08, sharp: float = 1.6) -> dict:
+    d_losses = [0.6, 0.9] + [d_loss + e for e in (-0.02, 0.04, -0.02, 0.01, -0.01)]  # the last 5 average d_loss
     return {"status": "ok", "name": "arch=gan", "config": {"model": {"arch": "gan", "beta": 1.0}},
-            "history": {"epoch": [1, 2, 3]}, "generative": {"mean_image_recon": 0.227},
+            "history": {"epoch": list(range(1, 8)), "d_loss": d_losses}, "generative": {"mean_image_recon": 0.227},
             "final": {"frechet": 41.0, "diversity": diversity, "sharpness": sharp, "test_recon": None,
                       "test_kl": None, "d_loss": d_loss, "g_loss": 2.8, "d_real": 0.86, "d_fake": 0.14}}
 
@@ -60,7 +61,11 @@ def test_lab6_claims(claim, records, verdict):
 
 def test_the_measured_text_quotes_the_numbers():
     assert "VAE 0.0340, mean image 0.2270 (after 3 epochs)" in vae_beats_mean_image(BOTH).measured
-    assert "D(x) 0.86, D(G(z)) 0.14" in discriminator_not_winning(BOTH).measured
+    measured = discriminator_not_winning(BOTH).measured
+    assert "loss 0.340 on average over the last 5 epochs" in measured and "D(x) 0.86, D(G(z)) 0.14" in measured
+    spiky = gan_run(d_loss=0.2)
+    spiky["history"]["d_loss"][-1] = 0.05  # one low final epoch does not decide it
+    assert spiky["final"]["d_loss"] == 0.2 and discriminator_not_winning(gen(spiky)).verdict == REPRODUCED
     assert "VAE 0.60, GAN 1.60" in vae_blurrier(BOTH).measured
 
 
