@@ -22,10 +22,21 @@ stages reach (``base * 2**stages``) and resized bilinearly to ``size``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+
+@dataclass(frozen=True)
+class GenModelConfig:
+    arch: Literal["vae", "gan"] = field(default="vae", metadata={"help": "vae (convolutional VAE) or gan (DCGAN)"})
+    latent: int = field(default=32, metadata={"help": "size of the latent vector z"})
+    width: int = field(default=32, metadata={
+        "help": "channels of the first conv stage (doubled per stage, at most 8x)"})
+    beta: float = field(default=1.0, metadata={"help": "VAE: weight of the KL term (1 = the ELBO)"})
 
 
 def stages(size: int) -> int:

@@ -53,7 +53,7 @@ from torch.nn import functional as F
 from engine import kit
 from engine.data.generative import GenImages
 from engine.errors import BenchError
-from engine.models.generative import ConvVAE, Discriminator, Generator, kl_per_image
+from engine.models.generative import ConvVAE, Discriminator, GenModelConfig, Generator, kl_per_image
 from engine.system import resolve_device, seed_everything
 
 EVAL_SAMPLES = 500
@@ -74,15 +74,6 @@ class GenDataConfig:
     images: int = field(default=1500, metadata={"help": "how many faces the stand-in draws (a folder: all its images)"})
     test_fraction: float = field(default=0.1, metadata={"help": "fraction of the images held out as the test split"})
     seed: int = field(default=42, metadata={"help": "draws the stand-in faces and picks the test split"})
-
-
-@dataclass(frozen=True)
-class GenModelConfig:
-    arch: Literal["vae", "gan"] = field(default="vae", metadata={"help": "vae (convolutional VAE) or gan (DCGAN)"})
-    latent: int = field(default=32, metadata={"help": "size of the latent vector z"})
-    width: int = field(default=32, metadata={
-        "help": "channels of the first conv stage (doubled per stage, at most 8x)"})
-    beta: float = field(default=1.0, metadata={"help": "VAE: weight of the KL term (1 = the ELBO)"})
 
 
 @dataclass(frozen=True)
@@ -230,7 +221,118 @@ class Pictures:
     size: int = 0
 
 
+class VAEModel:
+    """The VAE's networks, one optimiser step, its epoch metrics and pictures."""
+
+    stats = ("train_recon", "train_kl")  # per-step values averaged over the epoch
+
+    def __init__(self, cfg: GenConfig, size: int, device: torch.device):
+        self.vae = ConvVAE(size, cfg.model.latent, cfg.model.width).to(device)
+        self.nets = {"vae": self.vae}
+        self.opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.optim.lr, betas=(cfg.optim.beta1, 0.999))
+        self.beta, self.pixels = cfg.model.beta, 3 * size**2
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(z)
+
+    def step(self, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the step's loss, its stats) as device tensors: reconstruction + beta x KL per image."""
+        recon, mu, logvar = self.vae(xb)
+        rec = ((recon - xb) ** 2).flatten(1).sum(1)
+        kl = kl_per_image(mu, logvar)
+        loss = (rec + self.beta * kl).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return loss.detach(), torch.stack([rec.mean() / self.pixels, kl.mean()]).detach()
+
+    @torch.no_grad()
+    def evaluate(self, x_test: torch.Tensor) -> dict[str, float]:
+        """Test reconstruction error (decoded from the posterior mean) and KL."""
+        self.vae.eval()
+        rec, kl = [], []
+        for chunk in x_test.split(256):
+            xb = to_float(chunk)
+            mu, logvar = self.vae.encode(xb)
+            rec.append(((self.vae.decode(mu) - xb) ** 2).flatten(1).mean(1))
+            kl.append(kl_per_image(mu, logvar))
+        self.vae.train()
+        return {"test_recon": torch.cat(rec).mean().item(), "test_kl": torch.cat(kl).mean().item()}
+
+    @torch.no_grad()
+    def final_pictures(self, pictures: Pictures, x_test: torch.Tensor, noise_rng: torch.Generator, generate) -> None:
+        """Interpolation: 3 rows between the encodings (posterior means) of two
+        test images, each framed by the two real images; 3 rows between two
+        random z (empty end cells). Reconstructions: 8 test images over their
+        decodings (posterior mean), twice."""
+        device, latent = x_test.device, self.vae.latent
+        self.vae.eval()
+        pick = torch.randperm(len(x_test), generator=noise_rng)
+        pairs = pick[:6].to(device) if len(x_test) >= 6 else torch.arange(6, device=device) % len(x_test)
+        a, b = to_float(x_test[pairs[:3]]), to_float(x_test[pairs[3:6]])
+        mu_a, mu_b = self.vae.encode(a)[0], self.vae.encode(b)[0]
+        encoded = generate(lerp_rows(mu_a, mu_b)).view(3, INTERP_STEPS, *a.shape[1:])
+        ends = torch.randn(2, 3, latent, generator=noise_rng).to(device)
+        random = generate(lerp_rows(ends[0], ends[1])).view(3, INTERP_STEPS, *a.shape[1:])
+        blank = torch.full_like(a[:1], float("nan"))
+        rows = [torch.cat([a[i:i + 1], encoded[i], b[i:i + 1]]) for i in range(3)]
+        rows += [torch.cat([blank, random[i], blank]) for i in range(3)]
+        pictures.interpolation = grid(torch.cat(rows), INTERP_STEPS + 2)
+        idx = (pick[6:6 + 16] if len(x_test) >= 22 else torch.arange(16) % len(x_test)).to(device)
+        originals = to_float(x_test[idx])
+        self.vae.eval()
+        recon = self.vae.decode(self.vae.encode(originals)[0])
+        self.vae.train()
+        pictures.reconstructions = grid(torch.cat([originals[:8], recon[:8], originals[8:], recon[8:]]), 8)
+
+
+class GANModel:
+    """The DCGAN's networks, one step (discriminator, then generator), its pictures."""
+
+    stats = ("d_loss", "g_loss", "d_real", "d_fake")
+
+    def __init__(self, cfg: GenConfig, size: int, device: torch.device):
+        m, o = cfg.model, cfg.optim
+        self.gen, self.disc = Generator(size, m.latent, m.width).to(device), Discriminator(size, m.width).to(device)
+        self.nets = {"generator": self.gen, "discriminator": self.disc}
+        adam = dict(lr=o.gan_lr, betas=(o.beta1, 0.999))
+        self.opt_g, self.opt_d = torch.optim.Adam(self.gen.parameters(), **adam), \
+            torch.optim.Adam(self.disc.parameters(), **adam)
+        self.latent = m.latent
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.gen(z)
+
+    def step(self, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the discriminator's loss, [D loss, G loss, D(x), D(G(z))]) as device tensors."""
+        z = torch.randn(len(xb), self.latent, device=xb.device)
+        fake = self.gen(z)
+        real_logit, fake_logit = self.disc(xb), self.disc(fake.detach())
+        d_loss = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
+                  + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+        g_logit = self.disc(fake)  # the non-saturating generator loss: make D call the fakes real
+        g_loss = F.binary_cross_entropy_with_logits(g_logit, torch.ones_like(g_logit))
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        stats = torch.stack([d_loss, g_loss, torch.sigmoid(real_logit).mean(), torch.sigmoid(fake_logit).mean()])
+        return d_loss.detach(), stats.detach()
+
+    def evaluate(self, x_test: torch.Tensor) -> dict[str, float]:
+        return {}
+
+    @torch.no_grad()
+    def final_pictures(self, pictures: Pictures, x_test: torch.Tensor, noise_rng: torch.Generator, generate) -> None:
+        """Interpolation: 6 rows, each between two random z."""
+        ends = torch.randn(2, 6, self.latent, generator=noise_rng).to(x_test.device)
+        pictures.interpolation = grid(generate(lerp_rows(ends[0], ends[1])), INTERP_STEPS)
+
+
 def fit(cfg: GenConfig, data: GenImages, session: kit.RunSession) -> kit.Fitted:
+    # --- set up: device, seeds, data on the device, batches
     device = resolve_device(cfg.system.device)
     seed_everything(cfg.system.seed)
     order_rng = torch.Generator().manual_seed(cfg.system.seed)
@@ -249,109 +351,61 @@ def fit(cfg: GenConfig, data: GenImages, session: kit.RunSession) -> kit.Fitted:
         notes.append(f"{len(data.skipped)} unreadable file(s) skipped: {listed}")
     session.start(o.epochs, steps, device, "; ".join(notes))
 
+    # --- what samples are measured against, and the fixed noise they come from
     train_float, test_float = data.as_float("train"), data.as_float("test")
     reference = Reference(train_float, test_float, cfg.system.seed)
     fixed_z = torch.randn(GRID_SIDE**2, m.latent, generator=noise_rng).to(device)
     eval_z = torch.randn(EVAL_SAMPLES, m.latent, generator=noise_rng).to(device)
-    pictures = Pictures(arch=m.arch, size=data.size)
-    adam = dict(lr=o.lr if m.arch == "vae" else o.gan_lr, betas=(o.beta1, 0.999))
-    mean_image = train_float.mean(0, keepdims=True)
     extra = {"generative": {
         "arch": m.arch, "size": data.size, "eval_samples": EVAL_SAMPLES, "pca_components": reference.components,
         "real_diversity": reference.diversity, "real_sharpness": reference.sharpness,
-        "mean_image_recon": float(((test_float - mean_image) ** 2).mean()),
+        "mean_image_recon": float(((test_float - train_float.mean(0, keepdims=True)) ** 2).mean()),
         "steps_per_epoch": steps, "batch_size": batch,
     }}
     del train_float, test_float
 
-    if m.arch == "vae":
-        vae = ConvVAE(data.size, m.latent, m.width).to(device)
-        nets = {"vae": vae}
-        opt = torch.optim.Adam(vae.parameters(), **adam)
-        decoder = vae.decode
-    else:
-        gen, disc = Generator(data.size, m.latent, m.width).to(device), Discriminator(data.size, m.width).to(device)
-        nets = {"generator": gen, "discriminator": disc}
-        opt_g, opt_d = torch.optim.Adam(gen.parameters(), **adam), torch.optim.Adam(disc.parameters(), **adam)
-        decoder = gen
-    extra["generative"]["parameters"] = {k: sum(p.numel() for p in v.parameters()) for k, v in nets.items()}
-    pixels = 3 * data.size**2
+    # --- the model
+    model = VAEModel(cfg, data.size, device) if m.arch == "vae" else GANModel(cfg, data.size, device)
+    extra["generative"]["parameters"] = {k: sum(p.numel() for p in v.parameters()) for k, v in model.nets.items()}
+    pictures = Pictures(arch=m.arch, size=data.size)
 
     @torch.no_grad()
     def generate(z: torch.Tensor) -> torch.Tensor:
-        for net in nets.values():
+        """Images from latent points, in eval mode (BatchNorm's running statistics)."""
+        for net in model.nets.values():
             net.eval()
-        out = torch.cat([decoder(chunk) for chunk in z.split(256)])
-        for net in nets.values():
+        out = torch.cat([model.decode(chunk) for chunk in z.split(256)])
+        for net in model.nets.values():
             net.train()
         return out
 
-    @torch.no_grad()
-    def vae_test() -> tuple[float, float]:
-        vae.eval()
-        rec, kl = [], []
-        for chunk in x_test.split(256):
-            xb = to_float(chunk)
-            mu, logvar = vae.encode(xb)
-            rec.append(((vae.decode(mu) - xb) ** 2).flatten(1).mean(1))
-            kl.append(kl_per_image(mu, logvar))
-        vae.train()
-        return torch.cat(rec).mean().item(), torch.cat(kl).mean().item()
-
     status, message = "ok", ""
     for epoch in range(1, o.epochs + 1):
+        # --- forward / backward / step, per batch; per-step values stay on the device
         started = time.perf_counter()
         perm = torch.randperm(n, generator=order_rng)[: steps * batch].to(device).view(steps, batch)
         step_losses = torch.zeros(steps, device=device)
-        sums = torch.zeros(4, device=device)
+        sums = torch.zeros(len(model.stats), device=device)
         done = 0
         for step in range(steps):
-            xb = to_float(x_train[perm[step]])
-            if m.arch == "vae":
-                recon, mu, logvar = vae(xb)
-                rec = ((recon - xb) ** 2).flatten(1).sum(1)
-                kl = kl_per_image(mu, logvar)
-                loss = (rec + m.beta * kl).mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                step_losses[step] = loss.detach()
-                sums += torch.stack([rec.mean().detach() / pixels, kl.mean().detach(), loss.detach(),
-                                     torch.zeros((), device=device)])
-            else:
-                z = torch.randn(batch, m.latent, device=device)
-                fake = gen(z)
-                real_logit, fake_logit = disc(xb), disc(fake.detach())
-                d_loss = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
-                          + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
-                g_logit = disc(fake)
-                g_loss = F.binary_cross_entropy_with_logits(g_logit, torch.ones_like(g_logit))
-                opt_g.zero_grad(set_to_none=True)
-                g_loss.backward()
-                opt_g.step()
-                step_losses[step] = d_loss.detach()
-                sums += torch.stack([d_loss.detach(), g_loss.detach(), torch.sigmoid(real_logit).mean().detach(),
-                                     torch.sigmoid(fake_logit).mean().detach()])
+            step_losses[step], stats = model.step(to_float(x_train[perm[step]]))
+            sums += stats
             done = step + 1
             if session.tick(epoch, step, steps):
                 status, message = "stopped", f"stopped by request in epoch {epoch}"
                 break
-        means = (sums / max(done, 1)).tolist()
-        if m.arch == "vae":
-            test_recon, test_kl = vae_test()
-            metrics = {"train_recon": means[0], "test_recon": test_recon, "train_kl": means[1], "test_kl": test_kl}
-        else:
-            metrics = {"d_loss": means[0], "g_loss": means[1], "d_real": means[2], "d_fake": means[3]}
+
+        # --- evaluate: the model's own metrics, then its samples against the test images
+        metrics = dict(zip(model.stats, (sums / max(done, 1)).tolist()))
+        metrics.update(model.evaluate(x_test))
         samples = generate(eval_z)
         finite = bool(torch.isfinite(samples).all())
         if finite:
             metrics = {**reference.measure(samples.cpu().numpy()), **metrics}
-        last = epoch == o.epochs or status == "stopped"
-        if finite and (epoch % cfg.system.figures_every == 0 or last):
+        if finite and (epoch % cfg.system.figures_every == 0 or epoch == o.epochs or status == "stopped"):
             pictures.samples[epoch] = grid(generate(fixed_z), GRID_SIDE)
+
+        # --- log, then the stop and divergence checks
         finite = session.epoch_end(epoch, metrics, step_losses[:done].tolist(), time.perf_counter() - started) \
             and finite
         if not finite:
@@ -359,42 +413,9 @@ def fit(cfg: GenConfig, data: GenImages, session: kit.RunSession) -> kit.Fitted:
             break
         if status == "stopped":
             break
+
+    # --- the final pictures (kept in memory: the kind's save_artifacts writes them)
     if status != "diverged":
-        with torch.no_grad():
-            if m.arch == "vae":
-                pictures.interpolation, pictures.reconstructions = vae_pictures(vae, x_test, noise_rng, m.latent,
-                                                                                generate)
-            else:
-                ends = torch.randn(2, 6, m.latent, generator=noise_rng).to(device)
-                pictures.interpolation = grid(generate(lerp_rows(ends[0], ends[1])), INTERP_STEPS)
+        model.final_pictures(pictures, x_test, noise_rng, generate)
     extra["generative"]["sample_epochs"] = sorted(pictures.samples)
     return kit.Fitted(status, message, pictures, extra)
-
-
-def vae_pictures(vae: ConvVAE, x_test: torch.Tensor, noise_rng: torch.Generator, latent: int, generate):
-    """(interpolation grid, reconstruction grid) of a trained VAE.
-
-    Interpolation: 3 rows between the encodings (posterior means) of two test
-    images, each framed by the two real images; 3 rows between two random z
-    (empty end cells). Reconstructions: 8 test images over their decodings
-    (posterior mean), twice."""
-    device = x_test.device
-    vae.eval()
-    pick = torch.randperm(len(x_test), generator=noise_rng)
-    pairs = pick[: 6].to(device) if len(x_test) >= 6 else torch.arange(6, device=device) % len(x_test)
-    a, b = to_float(x_test[pairs[:3]]), to_float(x_test[pairs[3:6]])
-    mu_a, mu_b = vae.encode(a)[0], vae.encode(b)[0]
-    encoded = generate(lerp_rows(mu_a, mu_b)).view(3, INTERP_STEPS, *a.shape[1:])
-    ends = torch.randn(2, 3, latent, generator=noise_rng).to(device)
-    random = generate(lerp_rows(ends[0], ends[1])).view(3, INTERP_STEPS, *a.shape[1:])
-    blank = torch.full_like(a[:1], float("nan"))
-    rows = [torch.cat([a[i:i + 1], encoded[i], b[i:i + 1]]) for i in range(3)]
-    rows += [torch.cat([blank, random[i], blank]) for i in range(3)]
-    interpolation = grid(torch.cat(rows), INTERP_STEPS + 2)
-    idx = (pick[6: 6 + 16] if len(x_test) >= 22 else torch.arange(16) % len(x_test)).to(device)
-    originals = to_float(x_test[idx])
-    vae.eval()
-    recon = vae.decode(vae.encode(originals)[0])
-    vae.train()
-    cells = torch.cat([originals[:8], recon[:8], originals[8:], recon[8:]])
-    return interpolation, grid(cells, 8)
