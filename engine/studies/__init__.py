@@ -27,7 +27,8 @@ from typing import Any, Callable
 from engine.config import flatten
 from engine.io import write_json, write_text
 
-STUDIES = ["engine.studies.part_a", "engine.studies.part_b", "engine.studies.part_c"]  # report order
+STUDIES = ["engine.studies.part_a", "engine.studies.part_b", "engine.studies.part_c",
+           "engine.studies.part_c_lab4"]  # report order
 
 Records = dict[str, list[dict]]  # experiment name -> its run records (run.json dicts)
 
