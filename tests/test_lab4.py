@@ -96,7 +96,9 @@ def rewrite(folder: Path, name: str, payload: bytes, gz: bool = True) -> Path:
     ("train-images-idx3-ubyte.gz", lambda raw: raw[:-100], "truncated: 31260 bytes of data"),
     ("train-labels-idx1-ubyte.gz", lambda raw: raw[:-1] + bytes([10]), "label 10 at index 39 is out of range 0-9"),
     ("t10k-images-idx3-ubyte.gz", lambda raw: struct.pack(">I", 0x801) + raw[4:], "magic number 0x00000801"),
-    ("t10k-labels-idx1-ubyte.gz", lambda raw: raw[:-3], "3 labels but"),
+    ("t10k-labels-idx1-ubyte.gz", lambda raw: raw[:4] + struct.pack(">I", 17) + raw[8:-3],
+     "17 labels but t10k-images-idx3-ubyte.gz has 20 images"),
+    ("t10k-labels-idx1-ubyte.gz", lambda raw: raw[:-3], "truncated: 17 bytes of data, the header says 20"),
     ("t10k-images-idx3-ubyte.gz", lambda raw: raw[:4] + struct.pack(">I", 20) + struct.pack(">I", 27) + raw[12:],
      "dimension 1 is 27, expected 28"),
     ("train-labels-idx1-ubyte.gz", lambda raw: raw[:2], "truncated: 2 bytes"),
@@ -237,8 +239,7 @@ report = true
 name = "mlp_vs_cnn"
 kind = "mlp_vs_cnn"
 title = "C.4 tiny"
-set = { "optim.epochs" = 2, "optim.batch_size" = 8, "model.hidden" = [32, 16, 8], "model.channels" = [4, 8, 8],
-        "model.dense" = 16, "data.val_fraction" = 0.25, "system.threads" = 1 }
+set = { "optim.epochs" = 2, "optim.batch_size" = 8, "model.hidden" = [32, 16, 8], "model.channels" = [4, 8, 8], "model.dense" = 16, "data.val_fraction" = 0.25, "system.threads" = 1 }
 grid = { "model.arch" = ["mlp", "cnn"], "data.dataset" = ["fashion_mnist", "cifar10"] }
 figures = [{ kind = "table" }, { kind = "accuracy_curves" }]
 """

@@ -116,8 +116,8 @@ def read_idx(path: Path, magic: int, dims: tuple[int | None, ...]) -> np.ndarray
     count = int(np.prod(shape))
     if len(raw) - head != count:
         what = "truncated" if len(raw) - head < count else "too long"
-        raise BenchError(f"{path}: {what}: {len(raw) - head} bytes of data, the header says "
-                         f"{' x '.join(map(str, shape))} = {count}")
+        dims_text = " x ".join(map(str, shape)) + (f" = {count}" if len(shape) > 1 else "")
+        raise BenchError(f"{path}: {what}: {len(raw) - head} bytes of data, the header says {dims_text}")
     return np.frombuffer(raw, np.uint8, offset=head).reshape(shape).copy()
 
 
@@ -368,7 +368,7 @@ def load(name: str, path: str | Path | None, train_per_class: int, test_per_clas
             keep = cap_per_class(y[split], cap, rng)
             if len(keep) < len(y[split]):
                 x[split], y[split] = x[split][keep], y[split][keep]
-        source = f"folder {folder.resolve()}" + (" (cifar-10-batches-py)" if name == "cifar10" else "")
+        source = f"folder {(cifar_folder(folder) if name == 'cifar10' else folder).resolve()}"
         standin_used = False
     else:
         x, y = standin(name, train_per_class, test_per_class, seed, cache_dir)
