@@ -126,5 +126,5 @@ def test_shipped_report_presets_cover_both_parts():
         names = [e.name for e in preset.experiments]
         labs = ["digits", "perceptron", "xor"] if name == "quick" else []  # Part C: quick.toml answers it too
         assert names == ["lr", "epochs", "batch_size", "batch_size_batchnorm", "depth_width", "gradients", "sine",
-                         "baselines"] + labs
+                         "baselines"] + labs + ["mlp_vs_cnn"]  # Part C lab 4: both presets end with it
         assert preset.experiments[7].settings["data.image_size"] == size

@@ -87,7 +87,9 @@ def table(records: list[dict], out: Path, spec: dict, title: str, ctx: Any) -> l
     tab = ax.table(cellText=body or [["no runs", "", "", "", ""]],
                    colLabels=["dataset", "model", "train acc", "validation acc", "test acc"], loc="center",
                    cellLoc="center")
-    tab.scale(1, 1.5)
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(10)
+    tab.scale(1, 1.6)
     tests = [row["test"] for row in rows]
     for i, row in enumerate(rows, start=1):  # the better test accuracy of each dataset in bold
         best = max((r["test"] for r in rows if r["dataset"] == row["dataset"] and r["test"] is not None), default=None)
