@@ -192,6 +192,10 @@ def tiny_config(**values):
 def test_a_tiny_fit_streams_every_split_and_returns_a_picklable_model(tmp_path, dataset, arch):
     kind, cfg = tiny_config(**{"data.dataset": dataset, "model.arch": arch, "optim.epochs": 2})
     data = kind.load_data(cfg, tmp_path)
+    side = 28 if dataset == "fashion_mnist" else 32
+    preview = kind.preview(data)
+    assert preview.image.shape == (4 * side, 8 * side, 3) and "STAND-IN" in preview.text
+    assert kind.describe_data(data)["sizes"] == {"train": 54, "val": 6, "test": 30}
     result = kind.train(cfg, data)
     assert result.status == "ok", result.message
     h = result.history
