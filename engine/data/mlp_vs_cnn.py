@@ -21,8 +21,8 @@ Embedded stand-ins (offline; nothing is downloaded), drawn by the bench with
 PIL, deterministic from the seed, and labelled as stand-ins everywhere:
   * for ``fashion_mnist``: 28x28 grey images of 10 drawn shapes (disc, ring,
     square, frame, triangle, plus, cross, bars, diamond, tee), light on dark,
-    jittered in position (±3 px), size, rotation (±20°) and stroke width,
-    with pixel noise;
+    jittered in position (±4 px), size, rotation (±20°), stroke width and
+    brightness, crossed by faint strokes, with pixel noise;
   * for ``cifar10``: 32x32 colour images of the same 10 shapes in a random
     colour, anywhere in the image at a random size, on a random colour
     gradient cluttered with random lines, blobs and boxes: a shape's class
@@ -52,7 +52,7 @@ IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz
              "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_DIR = "cifar-10-batches-py"
-STANDIN_VERSION = 1
+STANDIN_VERSION = 2
 STANDIN_SOURCE = {
     "fashion_mnist": "embedded STAND-IN for Fashion-MNIST (not Fashion-MNIST): 28x28 grey drawings of 10 shapes, "
                      "jittered in position, size, rotation and stroke, with noise",
@@ -257,13 +257,16 @@ def draw_grey(cls: int, rng: np.random.Generator, size: int = 28, scale: int = 2
     from PIL import Image, ImageDraw
 
     big = size * scale
-    img = Image.new("L", (big, big), int(rng.integers(0, 30)))
+    img = Image.new("L", (big, big), int(rng.integers(0, 50)))
     draw = ImageDraw.Draw(img)
-    radius = big * rng.uniform(0.26, 0.38)
-    centre = big / 2 + rng.uniform(-3, 3, 2) * scale
-    _draw_shape(draw, cls, rng, tuple(centre), radius, int(rng.integers(140, 256)))
+    for _ in range(int(rng.integers(1, 4))):  # faint strokes across the image
+        x0, y0, x1, y1 = rng.uniform(0, big, 4)
+        draw.line((x0, y0, x1, y1), fill=int(rng.integers(50, 110)), width=int(rng.integers(1, 2 * scale + 1)))
+    radius = big * rng.uniform(0.22, 0.4)
+    centre = big / 2 + rng.uniform(-4, 4, 2) * scale
+    _draw_shape(draw, cls, rng, tuple(centre), radius, int(rng.integers(110, 256)))
     out = np.asarray(img.resize((size, size), Image.Resampling.BOX), np.float32)
-    out += rng.normal(0, 12, out.shape)
+    out += rng.normal(0, 20, out.shape)
     return np.clip(out, 0, 255).astype(np.uint8)[None]
 
 
