@@ -80,13 +80,13 @@ def table(records: list[dict], out: Path, spec: dict, title: str, ctx: Any) -> l
         lines += ["", f"mean ± sd over {seeds} seeds."]
     write_text(out / "accuracy_table.md", "\n".join(lines) + "\n")
 
-    fig, ax = plt.subplots(figsize=(8.2, 0.5 + 0.42 * (len(rows) + 1)))
+    fig, ax = plt.subplots(figsize=(8.6, 0.6 + 0.45 * (len(rows) + 1)))
     ax.axis("off")
     body = [[row["dataset_label"], ARCH_TITLES.get(row["arch"], row["arch"]) + status_note({"status": row["status"]}),
              cell(row, "train"), cell(row, "val"), cell(row, "test")] for row in rows]
     tab = ax.table(cellText=body or [["no runs", "", "", "", ""]],
                    colLabels=["dataset", "model", "train acc", "validation acc", "test acc"], loc="center",
-                   cellLoc="center")
+                   cellLoc="center", colWidths=[0.34, 0.12, 0.18, 0.18, 0.18])
     tab.auto_set_font_size(False)
     tab.set_fontsize(10)
     tab.scale(1, 1.6)
@@ -95,8 +95,8 @@ def table(records: list[dict], out: Path, spec: dict, title: str, ctx: Any) -> l
         best = max((r["test"] for r in rows if r["dataset"] == row["dataset"] and r["test"] is not None), default=None)
         if row["test"] is not None and row["test"] == best and sum(t is not None for t in tests) > 1:
             tab[i, 4].set_text_props(fontweight="bold")
-    ax.set_title(f"{title}: final accuracy per model and dataset" + (f" (mean of {seeds} seeds)" if seeds > 1 else ""),
-                 fontsize=10)
+    ax.set_title(f"{title}: final accuracy per model and dataset" + (f" (mean of {seeds} seeds)" if seeds > 1 else "")
+                 + "\nbold: the better test accuracy of each dataset", fontsize=10)
     return ["accuracy_table.md", "accuracy_table.json", save(fig, out / "accuracy_table.png")]
 
 
