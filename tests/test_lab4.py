@@ -295,3 +295,18 @@ def test_replay_stops_on_bad_data_in_one_line_before_training(tmp_path):
     assert "t10k-labels-idx1-ubyte.gz: label 12 at index 19 is out of range 0-9" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "runs" / "tinylab4" / "mlp_vs_cnn").exists()
+
+
+def test_labs_preset_plans_with_both_folders(tmp_path):
+    from engine.study import ReplayOptions, plan
+
+    fm, cifar = write_fashion(tmp_path / "fm"), write_cifar(tmp_path / "cf")
+    options = ReplayOptions(runs_dir=tmp_path / "runs", data_root=tmp_path / "data", only=["mlp_vs_cnn"],
+                            data_paths={"fashion_mnist": str(fm), "cifar10": str(tmp_path / "cf")})
+    planned = plan(load_preset(ROOT / "presets" / "labs.toml"), options)
+    paths = {(r.config.data.dataset, r.config.model.arch): r.config.data.path for r in planned.runs}
+    assert paths == {("fashion_mnist", "mlp"): str(fm.resolve()), ("fashion_mnist", "cnn"): str(fm.resolve()),
+                     ("cifar10", "mlp"): str((tmp_path / "cf").resolve()),
+                     ("cifar10", "cnn"): str((tmp_path / "cf").resolve())}
+    loaded = {key[1]: data for key, data in planned.datasets.items()}
+    assert loaded["cifar10"].source == f"folder {cifar.resolve()}" and loaded["fashion_mnist"].sizes()["test"] == 20
