@@ -215,7 +215,10 @@ def header(the_plan, summary, report: Report, present: list[ModuleType]) -> str:
     counts: dict[str, int] = {}
     for r in all_runs:
         counts[r.get("status", "?")] = counts.get(r.get("status", "?"), 0) + 1
-    times = [f"{m.LABEL} {training_time(report.all_records, m.EXPERIMENTS):.1f} s" for m in present]
+    per_label: dict[str, float] = {}  # studies that share a label (Part C's labs) count once
+    for m in present:
+        per_label[m.LABEL] = per_label.get(m.LABEL, 0.0) + training_time(report.all_records, m.EXPERIMENTS)
+    times = [f"{label} {seconds:.1f} s" for label, seconds in per_label.items()]
     sources = sorted({f"{(r.get('data') or {}).get('name')}: {(r.get('data') or {}).get('source')}"
                       for r in all_runs if r.get("data")})
     weights = sorted({r["weights"]["label"] for r in all_runs if r.get("weights")})
