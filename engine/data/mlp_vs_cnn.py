@@ -55,7 +55,8 @@ CIFAR_DIR = "cifar-10-batches-py"
 STANDIN_VERSION = 2
 STANDIN_SOURCE = {
     "fashion_mnist": "embedded STAND-IN for Fashion-MNIST (not Fashion-MNIST): 28x28 grey drawings of 10 shapes, "
-                     "jittered in position, size, rotation and stroke, with noise",
+                     "jittered in position, size, rotation, stroke and brightness, crossed by faint strokes, "
+                     "with noise",
     "cifar10": "embedded STAND-IN for CIFAR-10 (not CIFAR-10): 32x32 colour drawings of 10 shapes at random "
                "positions and sizes on cluttered colour backgrounds",
 }
