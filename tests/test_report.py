@@ -124,9 +124,9 @@ def test_shipped_report_presets_cover_both_parts():
         preset = load_preset(Path(__file__).resolve().parents[1] / "presets" / f"{name}.toml")
         assert preset.report is True
         names = [e.name for e in preset.experiments]
-        labs = ["digits", "perceptron", "xor"] if name == "quick" else []  # Part C: quick.toml answers it too
+        labs = ["digits", "perceptron", "xor"]  # Part C: both presets answer it
         parts_ab = ["lr", "epochs", "batch_size", "batch_size_batchnorm", "depth_width", "gradients", "sine",
                     "baselines"]
-        assert names == parts_ab + labs + ["clocks", "generative"]  # Part C's later labs end both presets
+        assert names == parts_ab + labs + ["mlp_vs_cnn", "clocks", "generative"]  # Part C's later labs end both
         assert preset.experiments[7].settings["data.image_size"] == size
         assert next(e for e in preset.experiments if e.name == "clocks").settings["data.size"] == clock_size  # C.5: the course's 150 px on a GPU

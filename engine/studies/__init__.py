@@ -28,7 +28,7 @@ from engine.config import flatten
 from engine.io import write_json, write_text
 
 STUDIES = ["engine.studies.part_a", "engine.studies.part_b", "engine.studies.part_c",  # report order
-           "engine.studies.part_c_lab5", "engine.studies.part_c_lab6"]
+           "engine.studies.part_c_lab4", "engine.studies.part_c_lab5", "engine.studies.part_c_lab6"]
 
 Records = dict[str, list[dict]]  # experiment name -> its run records (run.json dicts)
 
@@ -215,7 +215,10 @@ def header(the_plan, summary, report: Report, present: list[ModuleType]) -> str:
     counts: dict[str, int] = {}
     for r in all_runs:
         counts[r.get("status", "?")] = counts.get(r.get("status", "?"), 0) + 1
-    times = [f"{m.LABEL} {training_time(report.all_records, m.EXPERIMENTS):.1f} s" for m in present]
+    per_label: dict[str, float] = {}  # studies that share a label (Part C's labs) count once
+    for m in present:
+        per_label[m.LABEL] = per_label.get(m.LABEL, 0.0) + training_time(report.all_records, m.EXPERIMENTS)
+    times = [f"{label} {seconds:.1f} s" for label, seconds in per_label.items()]
     sources = sorted({f"{(r.get('data') or {}).get('name')}: {(r.get('data') or {}).get('source')}"
                       for r in all_runs if r.get("data")})
     weights = sorted({r["weights"]["label"] for r in all_runs if r.get("weights")})
