@@ -34,6 +34,17 @@ from typing import Callable
 from engine.executors import Executor, Finish, Sender, Task, Unit, cores, gpus, pack, train_task
 
 
+class _Stop:
+    """A worker's stop check: the driver's stop, or the driver gone (killed):
+    then the run ends at its next step instead of training for no one."""
+
+    def __init__(self, shared):
+        self.shared, self.parent = shared, os.getppid()
+
+    def is_set(self) -> bool:
+        return self.shared.is_set() or os.getppid() != self.parent
+
+
 def _worker(conn: Connection, stop, threads: int, gpu: int | None) -> None:
     """A worker's life: train the tasks it is sent until it gets None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
@@ -42,6 +53,7 @@ def _worker(conn: Connection, stop, threads: int, gpu: int | None) -> None:
     import torch
 
     torch.set_num_threads(threads)  # system.threads = 0 (every core) means this worker's share
+    stop = _Stop(stop)
     send_lock = threading.Lock()
 
     def send(message: tuple) -> None:
