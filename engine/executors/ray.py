@@ -240,6 +240,13 @@ class RayExecutor(Executor):
         levels = {name: lg.level for name, lg in loggers.items()}
         for lg in loggers.values():
             lg.setLevel(logging.CRITICAL)
+        # the driver's error listener prints "(raylet) A worker died ..." to stderr; the run's record
+        # and the bench's own line say it already (Ray has no switch for it: its printer is replaced)
+        import ray._private.worker as ray_worker
+
+        printer = getattr(ray_worker, "print_to_stdstream", None)
+        if printer is not None:
+            ray_worker.print_to_stdstream = lambda *args, **kwargs: None
         try:
             self._init(ray)
             batches: list[list[Unit]] = []  # plain units together; each early-stopping experiment on its own
@@ -253,6 +260,8 @@ class RayExecutor(Executor):
                     break
                 self._run_batch(ray, tune, batch, stop, finish, log)
         finally:
+            if printer is not None:
+                ray_worker.print_to_stdstream = printer
             for name, lg in loggers.items():
                 lg.setLevel(levels[name])
             if self.started_ray and self.address is None:
@@ -429,7 +438,7 @@ def _error_text(trial) -> str:
     try:
         if error and os.path.isfile(error):
             lines = [line for line in open(error, encoding="utf-8").read().splitlines() if line.strip()]
-            return lines[-1][:300] if lines else "no message"
+            return lines[-1].split(" Worker exit detail")[0][:200] if lines else "no message"
     except OSError:
         pass
     return "no message"
