@@ -41,6 +41,8 @@ def _preset_help() -> str:
              "  grid = { KEY = [V, ...] }    cartesian product of runs",
              "  zip = { KEY = [V, ...] }     lists paired element-wise",
              '  figures = [{ kind = "FIGURE", OPTION = VALUE }, ...]',
+             '  early_stop = { kind = "asha", metric = "METRIC", grace_epochs = N, reduction_factor = N }',
+             "                               ASHA stops bad runs early (status pruned; --executor ray only)",
              "", "\b", "Kinds, their datasets (--data NAME=DIR) and figure kinds:"]
     for kind in load_kinds().values():
         lines.append(f"  {kind.name}: {kind.title}; metrics {', '.join(m.name for m in kind.metrics)} "
