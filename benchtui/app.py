@@ -147,7 +147,9 @@ class BenchApp(App):
     def load_setup(self, path: Path, experiment: str) -> None:
         from engine.preset import load_preset
 
+        before = self.setup_state
         self.setup_state = SetupState.from_preset(load_preset(path), experiment)
+        self.setup_state.executor, self.setup_state.workers = before.executor, before.workers  # the bench's, kept
 
     def start_from_setup(self) -> None:
         """Record the launch (its own preset file) and run it."""
@@ -179,7 +181,9 @@ class BenchApp(App):
             self.notify(str(exc), severity="error", timeout=8)
             return
         # planning loads (and may first build) the data: do it in the worker, not on the UI thread
-        self.start_plan(lambda: plan(preset, ReplayOptions(runs_dir=self.runs_dir, data_root=self.data_root)),
+        executor = None if state.executor == "auto" else state.executor
+        self.start_plan(lambda: plan(preset, ReplayOptions(runs_dir=self.runs_dir, data_root=self.data_root,
+                                                           executor=executor, workers=state.workers)),
                         preset.name)
 
     def start_plan(self, make_plan, name: str | None = None) -> None:

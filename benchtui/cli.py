@@ -41,6 +41,8 @@ def _preset_help() -> str:
              "  grid = { KEY = [V, ...] }    cartesian product of runs",
              "  zip = { KEY = [V, ...] }     lists paired element-wise",
              '  figures = [{ kind = "FIGURE", OPTION = VALUE }, ...]',
+             '  early_stop = { kind = "asha", metric = "METRIC", grace_epochs = N, reduction_factor = N }',
+             "                               ASHA stops bad runs early (status pruned; --executor ray only)",
              "", "\b", "Kinds, their datasets (--data NAME=DIR) and figure kinds:"]
     for kind in load_kinds().values():
         lines.append(f"  {kind.name}: {kind.title}; metrics {', '.join(m.name for m in kind.metrics)} "
@@ -130,8 +132,21 @@ class ReplayCommand(click.Command):
               "together (same model shape and batch schedule).")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
               show_default=True, help="Where embedded default datasets are cached.")
+@click.option("--executor", type=click.Choice(["local", "processes", "ray"]), default=None,
+              help="Where runs train: local (one after another in this process), processes (in parallel worker "
+              "processes on this machine), ray (each run a Ray Tune trial, on a local Ray instance or a cluster; "
+              "needs the [ray] extra). Default: processes when that is faster (more than one core or GPU and more "
+              "than one unit of work: a run, or runs stacked together), else local; ray when an experiment asks "
+              "for early_stop.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+              help="processes/ray: units of work that train at once (default: one per core, or one per GPU on "
+              "CUDA); each worker's torch threads are cores // N unless system.threads is set.")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="ray: join the cluster at ADDR ('auto' or HOST:PORT, see `ray start`); default: start a "
+              "local Ray instance.")
 def replay(preset: Path, no_ui: bool, runs_dir: Path, data: tuple[str, ...], overrides: tuple[str, ...],
-           only: tuple[str, ...], device: str | None, force: bool, seeds: int | None, no_stack: bool, data_root: Path) -> None:
+           only: tuple[str, ...], device: str | None, force: bool, seeds: int | None, no_stack: bool, data_root: Path,
+           executor: str | None, workers: int | None, ray_address: str | None) -> None:
     """Run every experiment of PRESET (a TOML file) and write runs, figures
     and summaries. Finished runs are skipped unless --force.
 
@@ -142,11 +157,15 @@ def replay(preset: Path, no_ui: bool, runs_dir: Path, data: tuple[str, ...], ove
     from engine.study import ReplayOptions, plan
 
     started = time.perf_counter()
+    if ray_address is not None and executor is None:
+        executor = "ray"
     options = ReplayOptions(
         runs_dir=runs_dir, data_root=data_root, overrides=_pairs(overrides, "--set"),
         data_paths=_pairs(data, "--data"), only=list(only), device=device, force=force,
-        stack=not no_stack, seeds=seeds,
+        stack=not no_stack, seeds=seeds, executor=executor, workers=workers, ray_address=ray_address,
     )
+    if ray_address is not None and executor not in (None, "ray"):
+        raise BenchError(f"--ray-address {ray_address}: only with --executor ray (got --executor {executor})")
     the_plan = plan(load_preset(preset), options)
 
     if not no_ui and sys.stdout.isatty():

@@ -110,7 +110,7 @@ class RichProgress(Callback):
 
     def on_run_end(self, event: RunEnd) -> None:
         task = self.tasks[event.run_id]
-        colour = {"ok": "green", "diverged": "yellow"}.get(event.status, "red")
+        colour = {"ok": "green", "diverged": "yellow", "pruned": "magenta"}.get(event.status, "red")
         self.progress.update(task, description=f"[{colour}]{event.run_id} {event.status}[/]")
         if event.message:
             self.console.log(f"{event.run_id}: {event.status}: {event.message}")

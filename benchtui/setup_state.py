@@ -42,6 +42,10 @@ class SetupState:
     others: list[Experiment] = field(default_factory=list)  # a loaded preset's other experiments, kept as they are
     description: str = ""  # a loaded preset's, kept when saving
     report: bool = False  # a loaded preset's report flag, kept when saving
+    # where the runs train (not part of the preset): auto | local | processes | ray, and how many at once
+    executor: str = "auto"
+    workers: int | None = None
+    early_stop: dict | None = None  # a loaded experiment's early_stop, kept when saving
 
     @property
     def config_type(self) -> type:
@@ -111,6 +115,8 @@ class SetupState:
         if self.extra_runs:
             experiment["runs"] = list(self.extra_runs)
         experiment["figures"] = self.figures or [dict(f) for f in get_kind(self.kind).default_figures]
+        if self.early_stop:
+            experiment["early_stop"] = {k: v for k, v in self.early_stop.items() if k != "mode"}
         experiments = [experiment] + [_experiment_table(e) for e in self.others]
         doc: dict[str, Any] = {"name": self.name, "title": self.title}
         if self.description:
@@ -135,7 +141,7 @@ class SetupState:
         state = cls(name=preset.name, title=chosen.title, kind=chosen.kind, settings=dict(chosen.settings),
                     figures=list(chosen.figures), experiment=chosen.name,
                     others=[e for e in preset.experiments if e is not chosen],
-                    description=preset.description, report=preset.report)
+                    description=preset.description, report=preset.report, early_stop=chosen.early_stop)
         state.grid, state.zipped, state.extra_runs = grid_keys, zip_keys, []
         if state.runs() != chosen.runs:  # not a plain grid/zip (e.g. grid + explicit runs): keep the exact runs
             state.grid, state.zipped, state.extra_runs = {}, {}, list(chosen.runs)
@@ -169,6 +175,8 @@ def _experiment_table(exp: Experiment) -> dict:
         del table["runs"]
     if exp.figures:
         table["figures"] = exp.figures
+    if exp.early_stop:
+        table["early_stop"] = {k: v for k, v in exp.early_stop.items() if k != "mode"}
     return table
 
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterable
 
-STATUSES = ("ok", "diverged", "failed", "stopped")
+STATUSES = ("ok", "diverged", "failed", "stopped", "pruned")  # pruned: stopped early by ASHA (ray executor)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,9 @@ from engine.errors import BenchError
 
 NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"  # a folder name; no leading dot (no '..')
 PRESET_KEYS = {"name", "title", "description", "defaults", "experiment", "report", "seeds"}
-EXPERIMENT_KEYS = {"name", "kind", "title", "description", "set", "grid", "zip", "runs", "figures", "seeds"}
+EXPERIMENT_KEYS = {"name", "kind", "title", "description", "set", "grid", "zip", "runs", "figures", "seeds",
+                   "early_stop"}
+EARLY_STOP_KINDS = ("asha",)  # carried out by Ray Tune's ASHAScheduler on the ray executor
 SEED_KEY = "system.seed"
 
 
@@ -48,6 +50,8 @@ class Experiment:
     figures: list[dict[str, Any]]
     extra: dict[str, Any] = field(default_factory=dict)  # kind-specific tables (gallery)
     seeds: list[int] | None = None  # every run repeated with each of these seeds (`seeds = [...]`)
+    # early stopping of bad trials: {"kind": "asha", "metric", "grace_epochs", "reduction_factor"} (ray executor)
+    early_stop: dict[str, Any] | None = None
 
 
 @dataclass
@@ -238,6 +242,7 @@ def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict, def
         except BenchError as exc:
             raise loc.error(f"experiment '{name}', figures: {exc}", "figures") from None
     extra: dict[str, Any] = {}
+    early_stop = _early_stop(raw["early_stop"], kind, name, loc) if "early_stop" in raw else None
     return Experiment(
         name=name,
         kind=kind_name,
@@ -248,7 +253,35 @@ def _parse_experiment(raw: dict, defaults: dict, loc: _Locator, kinds: dict, def
         figures=figures,
         extra=extra,
         seeds=seeds,
+        early_stop=early_stop,
     )
+
+
+def _early_stop(value: Any, kind: Any, name: str, loc: _Locator) -> dict[str, Any]:
+    """``early_stop = { kind = "asha", metric = "val_loss", grace_epochs = 5, reduction_factor = 3 }``:
+    checked now; the metric's direction comes from the kind."""
+    where = f"experiment '{name}', early_stop"
+    if not isinstance(value, dict):
+        raise loc.error(f"{where}: must be a table like {{ kind = \"asha\", metric = \"val_loss\" }}", "early_stop")
+    allowed = {"kind", "metric", "grace_epochs", "reduction_factor"}
+    for key in value:
+        if key not in allowed:
+            raise loc.error(f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(allowed))})", "early_stop")
+    method = value.get("kind")
+    if method not in EARLY_STOP_KINDS:
+        raise loc.error(f"{where}: unknown kind {method!r} (known: {', '.join(EARLY_STOP_KINDS)})", "early_stop")
+    metric = value.get("metric", kind.primary)
+    names = [m.name for m in kind.metrics]
+    if metric not in names:
+        raise loc.error(f"{where}: unknown metric {metric!r} for kind '{kind.name}' (known: {', '.join(names)})",
+                        "early_stop")
+    out = {"kind": method, "metric": metric, "mode": "min" if kind.metric(metric).better == "lower" else "max"}
+    for key, default, low in (("grace_epochs", 1, 1), ("reduction_factor", 3, 2)):
+        number = value.get(key, default)
+        if isinstance(number, bool) or not isinstance(number, int) or number < low:
+            raise loc.error(f"{where}: '{key}' must be a whole number >= {low} (got {number!r})", "early_stop")
+        out[key] = number
+    return out
 
 
 def run_name(swept: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from engine.events import Callback, EpochEnd, RunEnd, RunStart
 from engine.kit import History
 from engine.io import read_json, write_json
 
-FINISHED = ("ok", "diverged")
+FINISHED = ("ok", "diverged", "pruned")  # not redone on resume (a pruned run was judged, not cut short)
 ARCHIVE = "archive"  # <experiment>/archive/<run>@<finished_at>: finished runs a later config replaced
 
 
@@ -69,7 +69,7 @@ class RunWriter(Callback):
 
 
 def load_finished(run_dir: Path, config_hash: str) -> dict | None:
-    """The run's record if it finished (ok or diverged) with this exact
+    """The run's record if it finished (ok, diverged or pruned) with this exact
     config and all its files are present; else None (the run is redone)."""
     record = read_json(Path(run_dir) / "run.json")
     if not isinstance(record, dict) or not record.get("complete"):

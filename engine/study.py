@@ -36,6 +36,9 @@ class ReplayOptions:
     force: bool = False
     stack: bool = True  # train runs that can share a stacked model together (see Kind.stack_key)
     seeds: int | None = None  # --seeds N: every run with N seeds (the experiment's first seed and the next ones)
+    executor: str | None = "local"  # local | processes | ray; None: the default (engine.executors.choose)
+    workers: int | None = None  # processes / ray: how many units train at once (default: one per core or GPU)
+    ray_address: str | None = None  # ray: None starts a local instance; "auto" or HOST:PORT joins a cluster
 
 
 @dataclass
@@ -94,6 +97,10 @@ def plan(preset: Preset, options: ReplayOptions) -> Plan:
             raise BenchError(f"--data {name}={path}: unknown dataset '{name}' (known: {', '.join(known)})")
     if options.device is not None:
         resolve_device(options.device)  # fails now if cuda is asked for and absent
+    for exp in experiments:  # early stopping is carried out by Ray Tune's ASHA scheduler
+        if exp.early_stop is not None and options.executor not in (None, "ray"):
+            raise BenchError(f"experiment '{exp.name}': early_stop ({exp.early_stop['kind']}) needs --executor ray "
+                             f"(got --executor {options.executor})")
 
     runs: list[PlannedRun] = []
     for exp in experiments:
@@ -163,52 +170,88 @@ def replay(
     stop: threading.Event | None = None,
     log: Callable[[str], None] = lambda line: None,
 ) -> ReplaySummary:
+    """Train every unfinished run of the plan with the chosen executor; each
+    experiment's summary and figures are written as soon as all its runs are
+    done, the report at the end."""
+    from engine import executors
+
     summary = ReplaySummary()
     started = time.perf_counter()
+    stop = stop if stop is not None else threading.Event()
     preset = the_plan.preset
     by_experiment: dict[str, list[PlannedRun]] = {}
     for run in the_plan.runs:
         by_experiment.setdefault(run.experiment.name, []).append(run)
 
+    done: dict[str, dict[str, dict]] = {name: {} for name in by_experiment}
+    units: list[executors.Unit] = []
+    waiting: dict[str, int] = {}  # experiment -> units not finished yet
     for exp_name, runs in by_experiment.items():
         exp = runs[0].experiment
         kind = get_kind(exp.kind)
-        done: dict[str, dict] = {}
         pending: list[PlannedRun] = []
         for run in runs:
             record = None if the_plan.options.force else load_finished(run.run_dir, config_hash(run.config))
             if record is not None:
                 log(f"{run.run_id}: already finished ({record['status']}), skipped")
-                done[run.name] = record
+                done[exp_name][run.name] = record
             else:
                 pending.append(run)
-        for group in _stacks(kind, pending, the_plan.options.stack):
-            if stop is not None and stop.is_set():
-                break
-            for run in group:  # a finished run of another config is kept, never overwritten
-                archived = archive_other_config(run.run_dir, config_hash(run.config))
-                if archived is not None:
-                    log(f"{run.run_id}: the finished run of another config was kept in {archived}")
-            for run, record in zip(group, _train_group(the_plan, group, callbacks_for, stop)):
-                done[run.name] = record
+        # ASHA decides per run: an experiment that asks for it trains every run alone
+        for group in _stacks(kind, pending, the_plan.options.stack and exp.early_stop is None):
+            units.append(executors.Unit(len(units), group, exp.kind, the_plan.data_for(group[0].config, exp.kind),
+                                        the_plan.options.data_root, exp.early_stop,
+                                        prepare=lambda unit: _prepare(the_plan, unit, callbacks_for, log)))
+        waiting[exp_name] = sum(1 for u in units if u.runs[0].experiment.name == exp_name)
+
+    written: set[str] = set()
+
+    def outputs(exp_name: str) -> None:
+        runs = by_experiment[exp_name]
+        exp = runs[0].experiment
         records = []
         for run in runs:  # in the preset's order, whatever trained together
-            if run.name not in done:
-                continue
-            record = done[run.name]
-            record["_dir"] = str(run.run_dir)
+            if run.name in done[exp_name]:
+                record = done[exp_name][run.name]
+                record["_dir"] = str(run.run_dir)
+                records.append(record)
+        summary.records[exp_name] = records
+        written.add(exp_name)
+        if records:
+            _experiment_outputs(the_plan, exp, get_kind(exp.kind), records, summary, log)
+
+    def finish(unit: executors.Unit, results: list) -> None:
+        exp_name = unit.runs[0].experiment.name
+        for run, record in zip(unit.runs, _finish_unit(the_plan, unit, results)):
+            done[exp_name][run.name] = record
+        waiting[exp_name] -= 1
+        if waiting[exp_name] == 0:
+            outputs(exp_name)
+
+    for exp_name in by_experiment:  # nothing to train: its outputs are rewritten at once
+        if waiting[exp_name] == 0:
+            outputs(exp_name)
+    if units:
+        name = executors.choose(the_plan.options.executor, len(units), any(u.early_stop for u in units))
+        if name != "ray" and any(u.early_stop for u in units):
+            raise BenchError(f"early_stop needs --executor ray (got --executor {name})")
+        executor = executors.make(name, the_plan.options.workers, the_plan.options.ray_address)
+        log(f"executor: {executor.describe(len(units))}")
+        executor.run(units, stop, finish, log)
+    for exp_name in by_experiment:  # stopped: the runs that finished still get their summary and figures
+        if exp_name not in written:
+            outputs(exp_name)
+
+    for exp_name in by_experiment:
+        for record in summary.records.get(exp_name, []):
             status = record["status"]
             summary.counts[status] = summary.counts.get(status, 0) + 1
-            if status not in ("ok", "diverged"):
-                summary.problems.append(f"{run.run_id}: {status}: {record.get('message', '')}")
-            records.append(record)
-        summary.records[exp_name] = records
-        if records:
-            _experiment_outputs(the_plan, exp, kind, records, summary, log)
+            if status not in ("ok", "diverged", "pruned"):
+                summary.problems.append(f"{exp_name}/{record.get('name')}: {status}: {record.get('message', '')}")
     summary.wall_time = time.perf_counter() - started
     if preset.report and the_plan.options.only:
         log("report: not rebuilt, because --only ran part of the preset")
-    elif preset.report and not (stop is not None and stop.is_set()):
+    elif preset.report and not stop.is_set():
         try:
             from engine.studies import write_report
 
@@ -237,13 +280,22 @@ def _stacks(kind, runs: list[PlannedRun], allowed: bool) -> list[list[PlannedRun
     return order
 
 
-def _train_group(the_plan: Plan, group: list[PlannedRun], callbacks_for, stop) -> list[dict]:
-    """Train one run, or several together; write each one's run folder."""
+def _prepare(the_plan: Plan, unit, callbacks_for, log) -> list[list[Callback]]:
+    """Just before a unit trains: keep a finished run of another config
+    (archived, never overwritten) and open each run's writer; returns each
+    run's listeners (its writer first)."""
+    group: list[PlannedRun] = unit.runs
+    for run in group:
+        archived = archive_other_config(run.run_dir, config_hash(run.config))
+        if archived is not None:
+            log(f"{run.run_id}: the finished run of another config was kept in {archived}")
     first = group[0]
     kind = get_kind(first.experiment.kind)
-    data = the_plan.data_for(first.config, first.experiment.kind)
-    device = resolve_device(first.config.system.device)
-    writers = [RunWriter(run.run_dir, {
+    try:
+        device = resolve_device(first.config.system.device)
+    except BenchError:  # cuda on a Ray cluster's worker, not here: the run's RunStart records where it trained
+        device = resolve_device("cpu")
+    unit.writers = [RunWriter(run.run_dir, {
         "preset": the_plan.preset.name,
         "experiment": run.experiment.name,
         "experiment_title": run.experiment.title,
@@ -254,21 +306,26 @@ def _train_group(the_plan: Plan, group: list[PlannedRun], callbacks_for, stop) -
         "config": to_dict(run.config),
         "config_hash": config_hash(run.config),
         "seed": run.config.system.seed,
-        "data": kind.describe_data(data),
+        "data": kind.describe_data(unit.data),
         "environment": environment(device),
-    }) for run in group]
-    callbacks = [[writer, *callbacks_for(run)] for writer, run in zip(writers, group)]
-    if len(group) == 1:
-        results = [kind.train(first.config, data, callbacks=callbacks[0], stop=stop, run_id=first.run_id)]
-    else:
-        results = kind.train_stack([run.config for run in group], data, callbacks, stop, [r.run_id for r in group])
+    } | ({"early_stop": run.experiment.early_stop} if run.experiment.early_stop else {})) for run in group]
+    return [[writer, *callbacks_for(run)] for writer, run in zip(unit.writers, group)]
+
+
+def _finish_unit(the_plan: Plan, unit, results: list) -> list[dict]:
+    """The one place that turns a unit's results into finished run records,
+    whatever executor trained it: save each run's artefacts, its final
+    metrics, mark it complete (atomically)."""
+    kind = get_kind(unit.kind)
     records = []
-    for run, writer, result in zip(group, writers, results):
+    for run, writer, result in zip(unit.runs, unit.writers, results):
         record = writer.record
+        if result.status == "failed" and record.get("status") != "failed":  # e.g. a result that could not travel
+            record.update(status="failed", message=result.message)
         artifacts: list[str] = []
         if result.status != "failed":
             try:
-                artifacts = kind.save_artifacts(result, run.run_dir, record, data)
+                artifacts = kind.save_artifacts(result, run.run_dir, record, unit.data)
             except Exception as exc:  # noqa: BLE001 - the run is kept, the failure recorded
                 record.update(status="failed", message=f"saving outputs failed: {type(exc).__name__}: {exc}")
         records.append(writer.finish(kind.final_metrics(record["history"]), artifacts))

@@ -189,8 +189,9 @@ def test_a_run_that_crashes_is_failed_and_the_replay_goes_on(setup, monkeypatch)
 
     from engine import kinds
     monkeypatch.setitem(kinds.KINDS, "mlp", dataclasses.replace(kinds.KINDS["mlp"], fit=flaky_fit, fit_stack=None))
+    # local: the patched kind exists in this process only (a worker process imports the real one)
     result = CliRunner().invoke(cli, ["replay", str(preset), "--no-ui", "--runs-dir", str(runs),
-                                      "--data", f"cities={data}", "--only", "lr"])
+                                      "--data", f"cities={data}", "--only", "lr", "--executor", "local"])
     assert result.exit_code == 1
     assert "lr/lr=0.01: failed: RuntimeError: CUDA out of memory (simulated)" in result.output
     assert json.loads((runs / "tiny/lr/lr=0.01/run.json").read_text())["status"] == "failed"

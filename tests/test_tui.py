@@ -719,6 +719,7 @@ def test_a_loaded_experiment_that_sweeps_a_form_key_runs(bench):
             await app.workers.wait_for_complete()
             app.load_setup(bench.presets / "tiny.toml", "lr")
             setup = app.screen
+            setup.query_one("#executor").value = "local"  # two units: auto would start worker processes for 2 tiny runs
             await setup.rebuild_forms()
             setup.fill_sweep()
             await pilot.pause()

@@ -187,7 +187,7 @@ class MonitorScreen(Screen):
         e = message.event
         row = self.rows.get(e.run_id)
         if row is not None:
-            style = {"ok": "green", "diverged": "yellow"}.get(e.status, "red")
+            style = {"ok": "green", "diverged": "yellow", "pruned": "magenta"}.get(e.status, "red")
             row.label.update(Text.assemble((e.status, style), f" {self.latest.get(e.run_id, '')}  {e.run_id}"))
             row.end(e.wall_time, e.status == "ok")
         self.log_line(f"{e.run_id}: {e.status} in {e.wall_time:.1f}s" + (f": {e.message}" if e.message else ""))

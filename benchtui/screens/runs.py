@@ -71,6 +71,8 @@ def row_cells(record: dict, marked: bool) -> tuple:
     wall = (record.get("history") or {}).get("wall_time")
     shown = [text for _name, _value, text in headline(record)] + ["—", "—"]
     status = record.get("status", "?")
+    if status == "pruned" and (record.get("history") or {}).get("epoch"):  # stopped early by ASHA: where
+        status = f"pruned @{record['history']['epoch'][-1]}"
     return ("●" if marked else " ", shown[0], shown[1], f"{status} (archived)" if record.get("_archived") else status,
             f"{record.get('preset', '?')}/{record.get('experiment', '?')}",
             Path(record.get("_path", record.get("name", "?"))).name, "—" if wall is None else format(wall, ".1f"))

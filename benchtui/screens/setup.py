@@ -106,6 +106,12 @@ def free_name(folder: Path, stem: str) -> Path:
 
 
 SEED_KEY = "system.seed"  # the seeds field is a grid over this key
+EXECUTOR_CHOICES = [  # the same choice as `benchtui replay --executor` (auto: its default)
+    ("auto: processes when faster", "auto"),
+    ("local: one run at a time", "local"),
+    ("processes: parallel workers", "processes"),
+    ("ray: Ray Tune trials", "ray"),
+]
 
 
 class SetupScreen(Screen):
@@ -166,6 +172,15 @@ class SetupScreen(Screen):
                     yield Static("grid: every combination; zip: lists paired element-wise; seeds: a grid over "
                                  f"{SEED_KEY}", classes="form-help")
                     yield Static("", id="sweep-error")
+                    with Horizontal(classes="form-row"):
+                        yield Label("executor", classes="form-key")
+                        yield Select(EXECUTOR_CHOICES, value=state.executor, allow_blank=False, compact=True,
+                                     id="executor")
+                    with Horizontal(classes="form-row"):
+                        yield Label("workers", classes="form-key")
+                        yield Input(value=str(state.workers or ""), id="workers", compact=True,
+                                    placeholder="runs at once (processes, ray); empty: one per core or GPU")
+                    yield Static("", id="workers-error", classes="row-error")
                     yield ConfigForm(state.config_type, ("system",), state.settings, id="system-form")
         # below every tab: the run count and the run action never need scrolling
         with Horizontal(id="setup-buttons"):
@@ -227,6 +242,14 @@ class SetupScreen(Screen):
         for key in swept:
             settings.pop(key, None)
         state.settings = settings
+        workers = self.query_one("#workers", Input).value.strip()
+        state.workers = None
+        if workers:
+            if workers.isdigit() and int(workers) >= 1:
+                state.workers = int(workers)
+            else:
+                errors["workers"] = f"workers: a whole number of 1 or more (got {workers!r})"
+        state.executor = str(self.query_one("#executor", Select).value)
         errors.update(self.sweep_errors)
         swept_rows = {}
         for table in ("grid", "zip"):
@@ -260,7 +283,7 @@ class SetupScreen(Screen):
 
     def field_names(self) -> set[str]:
         names = {key for form in self.forms() for key in form.keys}
-        return names | {"data.path", "sweep", "seeds"} | {f"{t}-{i}" for t in ("grid", "zip") for i in range(2)}
+        return names | {"data.path", "sweep", "seeds", "workers"} | {f"{t}-{i}" for t in ("grid", "zip") for i in range(2)}
 
     def show_errors(self, errors: dict[str, str]) -> None:
         self.errors = errors
@@ -282,6 +305,10 @@ class SetupScreen(Screen):
         line.update(f"✗ {errors['seeds']}" if "seeds" in errors else "")
         line.set_class("seeds" in errors, "-shown")
         self.query_one("#seeds", Input).set_class("seeds" in errors, "-invalid")
+        line = self.query_one("#workers-error", Static)
+        line.update(f"✗ {errors['workers']}" if "workers" in errors else "")
+        line.set_class("workers" in errors, "-shown")
+        self.query_one("#workers", Input).set_class("workers" in errors, "-invalid")
         self.query_one("#sweep-error", Static).update(f"✗ {errors['sweep']}" if "sweep" in errors else "")
 
     def problems(self) -> list[str]:
@@ -311,6 +338,8 @@ class SetupScreen(Screen):
         self.check()
 
     @on(Input.Changed, "#data-path")
+    @on(Input.Changed, "#workers")
+    @on(Select.Changed, "#executor")
     def folder_typed(self) -> None:
         self.check()
 

@@ -69,6 +69,11 @@ def status_note(record: dict) -> str:
     return "" if record.get("status") == "ok" else f" [{record.get('status')}]"
 
 
+def rankable(records: list[dict]) -> list[dict]:
+    """The runs that may be called best or worst: not those ASHA pruned (cut short, not judged to the end)."""
+    return [r for r in records if r.get("status") != "pruned"]
+
+
 def seed_groups(records: list[dict]) -> dict[str, list[dict]]:
     """Runs of one setting over several seeds, by the setting's name (a run
     without seeds is a group of one)."""
@@ -159,7 +164,10 @@ def curves(records: list[dict], out: Path, spec: dict, title: str, ctx: FigureCo
                 else:
                     mean, low, high = mean_band([r["history"][metric] for r in runs])
                     epochs = np.asarray(runs[0]["history"]["epoch"][: len(mean)])
-                    ax.plot(epochs, mean, style, color=color, label=label)
+                    pruned = any(r.get("status") == "pruned" for r in runs)
+                    ax.plot(epochs, mean, style, color=color, label=label, alpha=0.6 if pruned else 1.0)
+                    if pruned and len(mean):  # stopped early by ASHA: a cross where it was cut
+                        ax.plot(epochs[-1:], mean[-1:], "x", color=color, markersize=8)
                     if len(runs) > 1:
                         ax.fill_between(epochs, low, high, color=color, alpha=0.2, linewidth=0)
         if per_step:

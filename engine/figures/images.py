@@ -11,7 +11,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from engine.figures import FigureContext, save
+from engine.figures import FigureContext, rankable, save
 from engine.io import write_json, write_text
 
 MODE_LABELS = {
@@ -80,7 +80,7 @@ def lr_accuracy(records: list[dict], out: Path, spec: dict, title: str, ctx: Any
 def lr_table(records: list[dict], out: Path, spec: dict, title: str, ctx: Any) -> list[str]:
     """Per baseline: the two best and the worst learning rate by test accuracy."""
     rows = []
-    for mode, members in by_mode(records).items():
+    for mode, members in by_mode(rankable(records)).items():
         ranked = sorted(members, key=lambda r: -1.0 if test_accuracy(r) is None else test_accuracy(r), reverse=True)
         picks = [("best", ranked[0])]
         if len(ranked) > 1:
@@ -106,7 +106,7 @@ def lr_table(records: list[dict], out: Path, spec: dict, title: str, ctx: Any) -
 
 
 def best_of(records: list[dict], mode: str) -> dict | None:
-    members = [r for r in records if mode_of(r) == mode and test_accuracy(r) is not None
+    members = [r for r in rankable(records) if mode_of(r) == mode and test_accuracy(r) is not None
                and (r.get("predictions") or {}).get("test")]
     return max(members, key=test_accuracy) if members else None
 

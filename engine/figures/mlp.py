@@ -14,7 +14,7 @@ import torch
 from matplotlib.colors import ListedColormap
 
 from engine.config import from_dict
-from engine.figures import LINESTYLES, FigureContext, run_label, save, status_note
+from engine.figures import LINESTYLES, FigureContext, rankable, run_label, save, status_note
 
 
 class MLPFigureContext(FigureContext):
@@ -133,7 +133,7 @@ def regions(records: list[dict], out: Path, spec: dict, title: str, ctx: "MLPFig
 
 def best_worst(records: list[dict], out: Path, spec: dict, title: str, ctx: "MLPFigureContext") -> list[str]:
     metric = spec.get("metric", ctx.kind.primary)
-    ranked = sorted((r for r in records if r.get("final") and r["final"].get(metric) is not None),
+    ranked = sorted((r for r in rankable(records) if r.get("final") and r["final"].get(metric) is not None),
                     key=lambda r: r["final"][metric], reverse=ctx.kind.metric(metric).better == "lower")
     if not ranked:
         return []

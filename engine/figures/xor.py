@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from engine.figures import save
+from engine.figures import rankable, save
 from engine.io import write_json, write_text
 
 from engine.trainers import xor as lab
@@ -69,7 +69,7 @@ def solve_rate(record: dict) -> float:
 
 def best_run(records: list[dict]) -> dict | None:
     """Highest solve rate; ties: the lower final loss."""
-    done = [r for r in records if r.get("final")]
+    done = [r for r in rankable(records) if r.get("final")]
     return max(done, key=lambda r: (solve_rate(r), -(r["final"].get("loss") or np.inf))) if done else None
 
 

@@ -24,6 +24,7 @@ import importlib
 import math
 import os
 import pkgutil
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,6 +183,7 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {}
+MODULES: dict[str, str] = {}  # kind name -> the module that registered it (what a worker process imports)
 _loaded = False
 
 
@@ -192,6 +194,7 @@ def register(kind: Kind) -> Kind:
     both the distance lab and the perceptron): ``--data NAME=DIR`` then
     applies to every run whose ``data.dataset`` is NAME, whatever its kind."""
     KINDS[kind.name] = kind
+    MODULES[kind.name] = sys._getframe(1).f_globals.get("__name__", "")
     return kind
 
 

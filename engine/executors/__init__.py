@@ -1,0 +1,248 @@
+"""Executors: where a replay's units of work train.
+
+A unit of work is a run alone or a stack of runs that train together
+(``engine.study._stacks``). The driver (``engine.study.replay``) plans,
+writes every run folder (its ``RunWriter`` callbacks), saves artefacts and
+draws figures; an executor only trains units and delivers, in the driver's
+thread, every event of every run (``Unit.deliver``) and each unit's results
+(``finish(unit, results)``, the one place that turns results into finished
+run records).
+
+- ``local``: one unit after another in the driver's process (the original behaviour).
+- ``processes``: units in parallel worker processes on this machine (``--workers N``).
+- ``ray``: each unit is a Ray Tune trial, on a local Ray instance or a cluster
+  (``--ray-address``); the only executor that carries out ``early_stop`` (ASHA).
+
+A worker gets a ``Task`` (kind name, the unit's configs and run ids, where
+the data lives), loads the data itself (cached per process), trains with
+``Kind.train`` / ``Kind.train_stack`` and sends back the events and the
+results (models moved to the CPU, pickled).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pickle
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from engine.config import to_dict
+from engine.errors import BenchError
+from engine.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd, emit
+from engine.kit import FitResult
+
+EXECUTORS = ("local", "processes", "ray")
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a worker needs to train one unit (plain, picklable data)."""
+
+    index: int
+    kind: str
+    kind_module: str  # imported by a worker that does not know the kind (a kind outside engine/kinds)
+    configs: tuple
+    run_ids: tuple[str, ...]
+    data_root: str  # absolute
+    early_stop: dict | None = None
+
+
+@dataclass
+class Unit:
+    """One unit of work on the driver's side. ``begin`` (called by the
+    executor just before the unit trains) prepares its run folders and
+    listeners; ``deliver`` hands them one event."""
+
+    index: int
+    runs: list  # engine.study.PlannedRun
+    kind: str
+    data: Any  # the driver's copy of the data (the local executor trains on it)
+    data_root: Path
+    early_stop: dict | None = None
+    prepare: Callable[["Unit"], list[list[Callback]]] | None = None
+    callbacks: list[list[Callback]] = field(default_factory=list)
+    writers: list = field(default_factory=list)  # engine.runs.RunWriter per run, set by prepare
+    started: set[int] = field(default_factory=set)
+    ended: set[int] = field(default_factory=set)
+
+    @property
+    def configs(self) -> list:
+        return [run.config for run in self.runs]
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [run.run_id for run in self.runs]
+
+    def begin(self) -> None:
+        self.callbacks = self.prepare(self) if self.prepare is not None else [[] for _ in self.runs]
+
+    def task(self) -> Task:
+        from engine.kinds import MODULES
+
+        return Task(self.index, self.kind, MODULES.get(self.kind, ""), tuple(self.configs), tuple(self.run_ids),
+                    str(Path(self.data_root).resolve()), self.early_stop)
+
+    def listeners(self) -> list[list[Callback]]:
+        """Per run: a tracker (which runs started and ended) and the driver's callbacks."""
+        return [[_Tracker(self, i), *cbs] for i, cbs in enumerate(self.callbacks)]
+
+    def deliver(self, member: int, hook: str, event: object) -> None:
+        """One event from a worker: to the run's listeners, in the driver's thread."""
+        if hook == "on_run_start":
+            self.started.add(member)
+        elif hook == "on_run_end":
+            self.ended.add(member)
+        emit(self.callbacks[member], hook, event)
+
+    def fail(self, message: str) -> list[FitResult]:
+        """The unit's worker died: every run that had not ended ends ``failed``."""
+        results = []
+        for i, (cfg, run_id) in enumerate(zip(self.configs, self.run_ids)):
+            if i not in self.started:
+                device = getattr(getattr(cfg, "system", None), "device", "?")
+                self.deliver(i, "on_run_start", RunStart(run_id, 0, 0, str(device),
+                                                         json.dumps(to_dict(cfg)), "", self.kind))
+            if i not in self.ended:
+                self.deliver(i, "on_run_end", RunEnd(run_id, "failed", message, 0.0))
+            results.append(FitResult("failed", message, {}, None))
+        return results
+
+
+class _Tracker(Callback):
+    def __init__(self, unit: Unit, member: int):
+        self.unit, self.member = unit, member
+
+    def on_run_start(self, event: RunStart) -> None:
+        self.unit.started.add(self.member)
+
+    def on_run_end(self, event: RunEnd) -> None:
+        self.unit.ended.add(self.member)
+
+
+Finish = Callable[[Unit, list[FitResult]], None]
+
+
+class Executor:
+    name = ""
+
+    def describe(self, units: int) -> str:
+        return f"{self.name}, {units} unit{'s' if units != 1 else ''} of work"
+
+    def run(self, units: list[Unit], stop: threading.Event, finish: Finish, log: Callable[[str], None]) -> None:
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------ worker side
+class Sender(Callback):
+    """A worker's listener: every event of one run goes to ``send((member, hook, event))``."""
+
+    def __init__(self, send: Callable[[tuple], None], member: int):
+        self.send, self.member = send, member
+
+    def on_run_start(self, event: RunStart) -> None:
+        self.send((self.member, "on_run_start", event))
+
+    def on_step_end(self, event: StepEnd) -> None:
+        self.send((self.member, "on_step_end", event))
+
+    def on_epoch_end(self, event: EpochEnd) -> None:
+        self.send((self.member, "on_epoch_end", event))
+
+    def on_run_end(self, event: RunEnd) -> None:
+        self.send((self.member, "on_run_end", event))
+
+
+_DATA: dict[tuple, Any] = {}  # per worker process: kind name + data key -> loaded data
+
+
+def kind_of(task: Task):
+    """The task's kind: its own module is imported (not every kind's: a
+    worker starts faster), the whole registry only when that fails."""
+    from engine.kinds import KINDS, get_kind
+
+    if task.kind not in KINDS and task.kind_module:
+        try:
+            importlib.import_module(task.kind_module)
+        except ImportError:
+            pass
+    return KINDS[task.kind] if task.kind in KINDS else get_kind(task.kind)
+
+
+def train_task(task: Task, callbacks: list[Iterable[Callback]], stop) -> list[FitResult]:
+    """Train one unit in a worker: load (or reuse) the data, train, return
+    results that can travel (models on the CPU)."""
+    kind = kind_of(task)
+    key = (task.kind, kind.data_key(task.configs[0]))
+    if key not in _DATA:
+        _DATA[key] = kind.load_data(task.configs[0], Path(task.data_root))
+    data = _DATA[key]
+    if len(task.configs) == 1:
+        results = [kind.train(task.configs[0], data, callbacks[0], stop, task.run_ids[0])]
+    else:
+        results = kind.train_stack(list(task.configs), data, callbacks, stop, list(task.run_ids))
+    return [portable(r) for r in results]
+
+
+def portable(result: FitResult) -> FitResult:
+    """The result with torch modules and tensors moved to the CPU, so that
+    it unpickles on a driver without the worker's GPU."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(result.model, (torch.nn.Module, torch.Tensor)):
+        result.model = result.model.cpu()
+    return result
+
+
+def pack(results: list[FitResult]) -> bytes:
+    """Results as bytes (plain pickle: tensors are copied, not shared)."""
+    return pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+# ---------------------------------------------------------------- choice
+def choose(name: str | None, units: int, early_stop: bool) -> str:
+    """``--executor`` as given, or the default: ``ray`` when an experiment asks
+    for early stopping, ``processes`` when it is faster (more than one core or
+    GPU and more than one unit of work), ``local`` otherwise."""
+    if name is not None:
+        if name not in EXECUTORS:
+            raise BenchError(f"--executor {name}: unknown executor (known: {', '.join(EXECUTORS)})")
+        return name
+    if early_stop:
+        return "ray"
+    return "processes" if units > 1 and (cores() > 1 or gpus() > 1) else "local"
+
+
+def make(name: str, workers: int | None = None, ray_address: str | None = None) -> Executor:
+    if workers is not None and workers < 1:
+        raise BenchError(f"--workers {workers}: give 1 or more workers")
+    if name == "local":
+        from engine.executors.local import LocalExecutor
+
+        return LocalExecutor()
+    if name == "processes":
+        from engine.executors.processes import ProcessExecutor
+
+        return ProcessExecutor(workers)
+    if name == "ray":
+        from engine.executors.ray import RayExecutor
+
+        return RayExecutor(workers, ray_address)
+    raise BenchError(f"--executor {name}: unknown executor (known: {', '.join(EXECUTORS)})")

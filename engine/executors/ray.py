@@ -1,0 +1,444 @@
+"""``ray``: each unit of work is a Ray Tune trial.
+
+Without an address the bench starts a local Ray instance (``--workers``
+CPUs, default every core; the GPUs torch sees); with ``--ray-address auto``
+or ``HOST:PORT`` it joins a running cluster (``ray start --head`` on one
+machine, ``ray start --address=HEAD:6379`` on the others). A trial asks for
+the CPUs its config trains with (``system.threads``; 0 = this bench's share
+of the cluster, ``CPUs // workers``) and one GPU when its device is
+``cuda`` (or ``auto`` on a cluster with GPUs).
+
+Streaming: a trial sends every event of its runs, then its pickled results,
+through a Ray queue (``ray.util.queue.Queue``, an actor) that the driver
+drains as they come: the driver's run writers, console progress and TUI see
+the events as they happen, and only the driver writes the runs directory.
+Tune's own files (trial folders, experiment state) go to a temporary folder
+that is removed afterwards. Ray's console output is silenced
+(``log_to_driver=False``, ``verbose=0``, Ray's loggers quieted), so it never
+corrupts the TUI or the console progress.
+
+Stop: the driver's stop (``x`` in the TUI, Ctrl-C) is set on a small
+signals actor that every trial polls through its stop check; trials not yet
+started end at once without training (as with ``local``, their runs are
+simply not run). A trial whose process dies is reported by Tune as an error:
+its runs end ``failed`` and the sweep goes on.
+
+Early stopping (``early_stop = { kind = "asha", ... }``): each epoch the
+trial reports ``{epoch, metric}`` to Tune, whose ``ASHAScheduler``
+(``time_attr = "epoch"``, the metric's mode from the kind) decides; the
+decision is handed to the trial through the signals actor, and a trial
+ASHA stops ends itself cooperatively at that epoch (one step into the next
+epoch at most), with status ``pruned``, its history and its model, so its
+folder is written like any other run's.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import pickle
+import queue as queue_module
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Callable
+
+from engine.errors import BenchError
+from engine.events import RunEnd
+from engine.executors import Executor, Finish, Sender, Task, Unit, cores, gpus, pack, train_task
+
+POLL = 0.3  # seconds between a trial's looks at the stop signal
+
+
+def _quiet_environment() -> None:
+    # before ray is imported: the old (silent at verbose=0) output engine, no usage stats prompt
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
+
+
+def ray_modules():
+    _quiet_environment()
+    try:
+        import ray
+        from ray import tune
+    except ImportError:
+        raise BenchError("--executor ray needs Ray Tune: pip install -e \".[ray]\"") from None
+    return ray, tune
+
+
+# ------------------------------------------------------------ trial side
+class _Stop:
+    """The stop check a trial's runs see: the sweep's stop, or ASHA's prune."""
+
+    def __init__(self, signals: Any, index: int):
+        self.signals, self.index = signals, index
+        self.stopped = False
+        self.pruned_at: int | None = None
+        self.last = 0.0
+
+    def is_set(self) -> bool:
+        if self.stopped or self.pruned_at is not None:
+            return True
+        now = time.monotonic()
+        if now - self.last > POLL:
+            import ray
+
+            self.last = now
+            self.stopped = bool(ray.get(self.signals.stopped.remote()))
+        return self.stopped
+
+
+class _TrialSender(Sender):
+    """Sends a run's events; reports each epoch to Tune when ASHA watches the
+    experiment and waits for ASHA's decision on it; a stop that ASHA asked
+    for ends the run ``pruned``."""
+
+    def __init__(self, send, member: int, stop: _Stop, early_stop: dict | None, signals: Any, index: int):
+        super().__init__(send, member)
+        self.stop, self.early_stop, self.signals, self.index = stop, early_stop, signals, index
+
+    def on_epoch_end(self, event) -> None:
+        super().on_epoch_end(event)
+        if self.early_stop is None:
+            return
+        import ray
+        from ray import tune
+
+        metric = self.early_stop["metric"]
+        value = dict(event.metrics).get(metric, math.nan)
+        if not math.isfinite(value):  # a diverged run is the worst there is
+            value = 1e30 if self.early_stop["mode"] == "min" else -1e30
+        tune.report({"epoch": event.epoch, metric: value})
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            decision = ray.get(self.signals.decision.remote(self.index, event.epoch))
+            if decision is not None:
+                if decision:
+                    self.stop.pruned_at = event.epoch
+                return
+            time.sleep(0.01)
+
+    def on_run_end(self, event: RunEnd) -> None:
+        if self.stop.pruned_at is not None and event.status == "stopped":
+            event = RunEnd(event.run_id, "pruned", self.pruned_message(), event.wall_time)
+        super().on_run_end(event)
+
+    def pruned_message(self) -> str:
+        es = self.early_stop
+        return (f"pruned by ASHA after epoch {self.stop.pruned_at} ({es['metric']}, grace {es['grace_epochs']} "
+                f"epochs, reduction factor {es['reduction_factor']})")
+
+
+def _trainable(config: dict, tasks: dict, threads: dict, channel: Any, signals: Any) -> None:
+    import torch
+
+    task: Task = tasks[config["unit"]]
+    torch.set_num_threads(threads[config["unit"]])  # system.threads = 0: the CPUs the trial was given
+    stop = _Stop(signals, task.index)
+    if stop.is_set():  # stopped before this trial started: it trains nothing
+        return
+    channel.put(("begin", task.index))
+
+    def send(message: tuple) -> None:
+        channel.put(("event", task.index, *message))
+
+    senders = [[_TrialSender(send, i, stop, task.early_stop, signals, task.index)] for i in range(len(task.configs))]
+    try:
+        results = train_task(task, senders, stop)
+        for result, sender in zip(results, senders):
+            if stop.pruned_at is not None and result.status == "stopped":
+                result.status, result.message = "pruned", sender[0].pruned_message()
+        channel.put(("done", task.index, pack(results)))
+    except Exception as exc:  # noqa: BLE001 - e.g. results that cannot be pickled
+        channel.put(("error", task.index, f"{type(exc).__name__}: {exc}"))
+
+
+def _signals_class(ray):
+    @ray.remote(num_cpus=0)
+    class Signals:
+        """The driver's word to the trials: stop everything; ASHA's decisions."""
+
+        def __init__(self):
+            self.stop, self.decisions = False, {}
+
+        def set_stop(self) -> None:
+            self.stop = True
+
+        def stopped(self) -> bool:
+            return self.stop
+
+        def decide(self, index: int, epoch: int, prune: bool) -> None:
+            self.decisions[(index, epoch)] = prune
+
+        def decision(self, index: int, epoch: int):
+            return self.decisions.get((index, epoch))
+
+    return Signals
+
+
+def _asha_class(ray, tune):
+    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+    class CooperativeASHA(ASHAScheduler):
+        """Tune's ASHA decides; the trial is told and ends itself (keeping
+        its model and its last events) instead of being killed."""
+
+        def __init__(self, signals, epochs: dict[int, int], **kwargs):
+            super().__init__(**kwargs)
+            self.signals, self.epochs = signals, epochs
+
+        def on_trial_result(self, tune_controller, trial, result):
+            decision = super().on_trial_result(tune_controller, trial, result)
+            epoch = int(result.get("epoch", 0))
+            prune = decision == TrialScheduler.STOP and epoch < self.epochs[trial.config["unit"]]
+            ray.get(self.signals.decide.remote(trial.config["unit"], epoch, prune))
+            return TrialScheduler.CONTINUE
+
+    return CooperativeASHA
+
+
+# ------------------------------------------------------------ driver side
+class RayExecutor(Executor):
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, address: str | None = None):
+        self.workers, self.address = workers, address
+        self.started_ray = False
+
+    def describe(self, units: int) -> str:
+        where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
+        return f"ray, {units} trial{'s' if units != 1 else ''} on {where}"
+
+    def _init(self, ray) -> None:
+        if ray.is_initialized():  # joined earlier (a test, a notebook): use it as it is
+            return
+        env = {k: v for k, v in os.environ.items() if k.startswith("BENCHTUI_")}
+        kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, configure_logging=False,
+                                      logging_level=logging.ERROR)
+        if self.address is None:
+            # a local instance: its workers import the code this driver imports (a source checkout too)
+            paths = [p for p in sys.path if p and os.path.isdir(p)]
+            env["PYTHONPATH"] = os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+            kwargs.update(num_cpus=self.workers or cores(), num_gpus=gpus())
+        else:
+            kwargs["address"] = self.address
+        try:
+            ray.init(runtime_env={"env_vars": env}, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise BenchError(f"--ray-address {self.address}: cannot join the Ray cluster ({exc})") from None
+        self.started_ray = True
+
+    def run(self, units: list[Unit], stop: threading.Event, finish: Finish, log: Callable[[str], None]) -> None:
+        ray, tune = ray_modules()
+        loggers = {name: logging.getLogger(name) for name in ("ray", "ray.tune", "ray.train", "ray.air")}
+        levels = {name: lg.level for name, lg in loggers.items()}
+        for lg in loggers.values():
+            lg.setLevel(logging.CRITICAL)
+        # the driver's error listener prints "(raylet) A worker died ..." to stderr; the run's record
+        # and the bench's own line say it already (Ray has no switch for it: its printer is replaced)
+        import ray._private.worker as ray_worker
+
+        printer = getattr(ray_worker, "print_to_stdstream", None)
+        if printer is not None:
+            ray_worker.print_to_stdstream = lambda *args, **kwargs: None
+        try:
+            self._init(ray)
+            batches: list[list[Unit]] = []  # plain units together; each early-stopping experiment on its own
+            plain = [u for u in units if u.early_stop is None]
+            if plain:
+                batches.append(plain)
+            for exp in dict.fromkeys(u.runs[0].experiment.name for u in units if u.early_stop is not None):
+                batches.append([u for u in units if u.early_stop is not None and u.runs[0].experiment.name == exp])
+            for batch in batches:
+                if stop.is_set():
+                    break
+                self._run_batch(ray, tune, batch, stop, finish, log)
+        finally:
+            if printer is not None:
+                ray_worker.print_to_stdstream = printer
+            for name, lg in loggers.items():
+                lg.setLevel(levels[name])
+            if self.started_ray and self.address is None:
+                ray.shutdown()
+
+    def _resources(self, ray, unit: Unit) -> tuple[int, int]:
+        cfg = unit.configs[0]
+        system = getattr(cfg, "system", None)
+        threads = getattr(system, "threads", 0)
+        cluster = ray.cluster_resources()
+        if threads <= 0:
+            threads = max(1, int(cluster.get("CPU", 1)) // (self.workers or int(cluster.get("CPU", 1))))
+        device = getattr(system, "device", "cpu")
+        gpu = 1 if device == "cuda" or (device == "auto" and cluster.get("GPU", 0) >= 1) else 0
+        return threads, gpu
+
+    def _run_batch(self, ray, tune, units: list[Unit], stop: threading.Event, finish: Finish,
+                   log: Callable[[str], None]) -> None:
+        from ray.util.queue import Queue
+
+        by_index = {u.index: u for u in units}
+        tasks = {u.index: u.task() for u in units}
+        resources = {u.index: self._resources(ray, u) for u in units}
+        epochs = {u.index: max(getattr(getattr(c, "optim", None), "epochs", 1) for c in u.configs) for u in units}
+        channel = Queue(actor_options={"num_cpus": 0})
+        signals = _signals_class(ray).remote()
+        token = f"{id(self)}-{time.monotonic_ns()}"
+        failures = _FAILURES[token] = queue_module.Queue()
+        Watch = _watch_class(tune)
+
+        trainable = tune.with_resources(
+            tune.with_parameters(_trainable, tasks=tasks, threads={i: r[0] for i, r in resources.items()},
+                                 channel=channel, signals=signals),
+            lambda config: {"cpu": resources[config["unit"]][0], "gpu": resources[config["unit"]][1]})
+        early = units[0].early_stop
+        scheduler = None
+        if early is not None:
+            scheduler = _asha_class(ray, tune)(signals, epochs, time_attr="epoch", metric=early["metric"], mode=early["mode"],
+                                               max_t=max(epochs.values()), grace_period=early["grace_epochs"],
+                                               reduction_factor=early["reduction_factor"])
+        storage = tempfile.mkdtemp(prefix="benchtui-tune-")
+        param_space = {"unit": tune.grid_search([u.index for u in units])}
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space,
+            tune_config=tune.TuneConfig(num_samples=1, scheduler=scheduler, reuse_actors=False,
+                                        max_concurrent_trials=self.workers or None),
+            run_config=tune.RunConfig(name="benchtui", storage_path=storage, verbose=0, callbacks=[Watch(token)],
+                                      failure_config=tune.FailureConfig(max_failures=0),
+                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+        )
+        outcome: dict[str, Any] = {}
+
+        def fit() -> None:
+            try:
+                outcome["grid"] = tuner.fit()
+            except BaseException as exc:  # noqa: BLE001 - reported by the driver below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=fit, name="benchtui-tune", daemon=True)
+        thread.start()
+        begun: set[int] = set()
+        finished: set[int] = set()
+        stop_sent = False
+
+        def handle(message: tuple) -> None:
+            unit = by_index[message[1]]
+            if message[0] == "begin":
+                begun.add(unit.index)
+                unit.begin()
+            elif message[0] == "event" and unit.index in begun and unit.index not in finished:
+                unit.deliver(*message[2:])
+            elif message[0] == "done" and unit.index not in finished:
+                finished.add(unit.index)
+                finish(unit, pickle.loads(message[2]))
+            elif message[0] == "error" and unit.index not in finished:
+                finished.add(unit.index)
+                finish(unit, unit.fail(f"its results could not be sent back: {message[2]}"))
+
+        def drain(block: bool) -> bool:
+            """Handle what the trials sent; False when the queue is gone (the Ray instance died)."""
+            try:
+                for message in channel.get_nowait_batch(channel.qsize()) if not block else [channel.get(timeout=0.2)]:
+                    handle(message)
+            except queue_module.Empty:
+                pass
+            except Exception as exc:  # noqa: BLE001 - the queue's actor is gone
+                if type(exc).__name__ == "Empty":
+                    return True
+                log(f"ray: lost the trials' queue ({type(exc).__name__}: {exc})")
+                return False
+            return True
+
+        def fail_pending() -> None:
+            for index, message in list(pending_failures.items()):
+                if index in begun and index not in finished:
+                    finished.add(index)
+                    finish(by_index[index], by_index[index].fail(message))
+                pending_failures.pop(index)
+
+        pending_failures: dict[int, str] = {}
+        alive = True
+        try:
+            while thread.is_alive() and alive:
+                if stop.is_set() and not stop_sent:
+                    try:
+                        ray.get(signals.set_stop.remote())
+                    except Exception:  # noqa: BLE001
+                        pass
+                    stop_sent = True
+                alive = drain(block=True)
+                while not failures.empty():  # after the events already queued for that unit
+                    index, message = failures.get()
+                    pending_failures[index] = message
+                if pending_failures:
+                    alive = alive and drain(block=False)
+                    fail_pending()
+            thread.join()
+            if alive:
+                while drain(block=False) and channel.qsize() > 0:
+                    pass
+            while not failures.empty():
+                index, message = failures.get()
+                pending_failures[index] = message
+            fail_pending()
+            reason = outcome.get("error")
+            for unit in units:  # a trial that began and never reported back: its process or Ray died
+                if unit.index in begun and unit.index not in finished:
+                    finished.add(unit.index)
+                    why = f"{type(reason).__name__}: {reason}" if reason else "no result came back"
+                    finish(unit, unit.fail(f"its Ray trial ended without a result ({why})"))
+            if reason is not None and not isinstance(reason, Exception):
+                raise reason
+        finally:
+            for actor in (channel.actor, signals):
+                try:
+                    ray.kill(actor)
+                except Exception:  # noqa: BLE001 - Ray may be gone
+                    pass
+            shutil.rmtree(storage, ignore_errors=True)
+            _FAILURES.pop(token, None)
+
+
+_FAILURES: dict[str, queue_module.Queue] = {}  # token -> the failed trials a replay has still to record
+
+
+def _watch_class(tune):
+    from ray.tune.progress_reporter import TrialProgressCallback
+
+    class Watch(TrialProgressCallback):
+        """Tells the driver at once when a trial fails (its process died);
+        in Tune's place, prints nothing ("Trial ... completed" would corrupt
+        the TUI and the console progress)."""
+
+        def __init__(self, token: str):
+            super().__init__()
+            self.token = token
+
+        def _print(self, msg: str) -> None:
+            pass
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            import engine.executors.ray as here  # by reference: the class itself is pickled by value
+
+            failures = here._FAILURES.get(self.token)
+            if failures is not None:
+                failures.put((trial.config["unit"], f"its Ray trial failed ({here._error_text(trial)})"))
+
+    return Watch
+
+
+def _error_text(trial) -> str:
+    error = getattr(trial, "error_file", None)
+    try:
+        if error and os.path.isfile(error):
+            lines = [line for line in open(error, encoding="utf-8").read().splitlines() if line.strip()]
+            return lines[-1].split(" Worker exit detail")[0][:200] if lines else "no message"
+    except OSError:
+        pass
+    return "no message"
