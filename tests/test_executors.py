@@ -184,3 +184,43 @@ def test_pruned_runs_are_neither_best_nor_worst():
     pruned = {"name": "b", "status": "pruned", "final": {"solve_rate": 0.9, "loss": 0.01}}
     assert rankable([ok, pruned]) == [ok]
     assert best_run([ok, pruned]) is ok and best_run([pruned]) is None
+
+
+class CapturedStderr:
+    """What the lab bench (Textual) puts in ``sys.stderr`` while it runs: a
+    writer without a file descriptor."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return -1
+
+
+def test_processes_start_under_the_lab_benchs_captured_stderr(kinds, tmp_path, monkeypatch):
+    from multiprocessing import resource_tracker
+
+    resource_tracker._resource_tracker._stop()  # the tracker starts again with the first worker, as in the app
+    monkeypatch.setattr("sys.stderr", CapturedStderr())
+    summary, _, _ = run(tmp_path, PRESET, "processes", "proc", workers=2)
+    assert summary.counts == {"ok": 4}, summary.problems
+
+
+def test_real_stdio_gives_processes_and_ray_file_descriptors_under_the_lab_bench(monkeypatch):
+    import sys
+
+    from engine.executors import real_stdio
+
+    captured_out, captured_err = CapturedStderr(), CapturedStderr()
+    monkeypatch.setattr("sys.stdout", captured_out)
+    monkeypatch.setattr("sys.stderr", captured_err)
+    with real_stdio():
+        assert sys.stdout.fileno() >= 0 and sys.stderr.fileno() >= 0
+        assert sys.stdout.encoding.startswith("utf")  # what Ray's import reads
+    assert sys.stdout is captured_out and sys.stderr is captured_err

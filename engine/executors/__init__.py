@@ -25,7 +25,9 @@ import importlib
 import json
 import os
 import pickle
+import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -36,6 +38,34 @@ from engine.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd, emit
 from engine.kit import FitResult
 
 EXECUTORS = ("local", "processes", "ray")
+
+
+def _usable(stream) -> bool:
+    try:
+        return stream is not None and stream.fileno() >= 0 and bool(getattr(stream, "encoding", None))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+@contextmanager
+def real_stdio():
+    """``sys.stdout`` and ``sys.stderr`` with file descriptors, for as long as
+    a parallel executor starts processes or Ray: the lab bench (Textual)
+    replaces them with captures whose ``fileno()`` is -1 and that have no
+    ``encoding``, which multiprocessing's resource tracker ("bad value(s) in
+    fds_to_keep") and Ray's import both trip on. Under the lab bench they
+    write to /dev/null meanwhile; on a console nothing changes."""
+    saved = sys.stdout, sys.stderr
+    if _usable(sys.stdout) and _usable(sys.stderr):
+        yield
+        return
+    with open(os.devnull, "w", encoding="utf-8") as devnull:
+        sys.stdout = saved[0] if _usable(saved[0]) else devnull
+        sys.stderr = saved[1] if _usable(saved[1]) else devnull
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved
 
 
 @dataclass(frozen=True)

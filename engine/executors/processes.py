@@ -28,10 +28,11 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Callable
 
-from engine.executors import Executor, Finish, Sender, Task, Unit, cores, gpus, pack, train_task
+from engine.executors import Executor, Finish, Sender, Task, Unit, cores, gpus, pack, real_stdio, train_task
 
 
 class _Stop:
@@ -45,9 +46,20 @@ class _Stop:
         return self.shared.is_set() or os.getppid() != self.parent
 
 
+def _silence_stdio() -> None:
+    """A worker writes nothing to the terminal it inherited (the lab bench's
+    screen or the console's progress bars): its events, errors and
+    tracebacks travel through its pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
 def _worker(conn: Connection, stop, threads: int, gpu: int | None) -> None:
     """A worker's life: train the tasks it is sent until it gets None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    _silence_stdio()
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     import torch
@@ -100,6 +112,8 @@ class ProcessExecutor(Executor):
 
     def run(self, units: list[Unit], stop: threading.Event, finish: Finish, log: Callable[[str], None]) -> None:
         ctx = mp.get_context("spawn")
+        with real_stdio():
+            resource_tracker.ensure_running()  # the semaphores and workers below need it
         shared_stop = ctx.Event()
         queue = deque(units)
         count = min(self.workers, len(units))
@@ -111,7 +125,8 @@ class ProcessExecutor(Executor):
             started[0] += 1
             process = ctx.Process(target=_worker, args=(child, shared_stop, self.threads(), gpu), daemon=True,
                                   name=f"benchtui-worker-{started[0]}")
-            process.start()
+            with real_stdio():
+                process.start()
             child.close()  # the worker holds the other end: its death closes the pipe here
             return _Worker(process, parent)
 

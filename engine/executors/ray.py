@@ -48,7 +48,7 @@ from typing import Any, Callable
 
 from engine.errors import BenchError
 from engine.events import RunEnd
-from engine.executors import Executor, Finish, Sender, Task, Unit, cores, gpus, pack, train_task
+from engine.executors import Executor, Finish, Sender, Task, Unit, cores, gpus, pack, real_stdio, train_task
 
 POLL = 0.3  # seconds between a trial's looks at the stop signal
 
@@ -235,6 +235,10 @@ class RayExecutor(Executor):
         self.started_ray = True
 
     def run(self, units: list[Unit], stop: threading.Event, finish: Finish, log: Callable[[str], None]) -> None:
+        with real_stdio():  # Ray reads sys.stdout's encoding and starts its daemons with our stdio
+            self._run(units, stop, finish, log)
+
+    def _run(self, units: list[Unit], stop: threading.Event, finish: Finish, log: Callable[[str], None]) -> None:
         ray, tune = ray_modules()
         loggers = {name: logging.getLogger(name) for name in ("ray", "ray.tune", "ray.train", "ray.air")}
         levels = {name: lg.level for name, lg in loggers.items()}
