@@ -68,27 +68,36 @@ class RunWriter(Callback):
         return self.record
 
 
-def load_finished(run_dir: Path, config_hash: str) -> dict | None:
+def same_run(record: dict, config_hash: str, early_stop: dict | None = None) -> bool:
+    """Whether a finished record is what this config trains now: the same
+    config, and for a run early stopping cut short, the same early stopping
+    (a run pruned by other ASHA settings, or none now, is not what is asked)."""
+    if record.get("config_hash") != config_hash:
+        return False
+    return record.get("status") != "pruned" or record.get("early_stop") == early_stop
+
+
+def load_finished(run_dir: Path, config_hash: str, early_stop: dict | None = None) -> dict | None:
     """The run's record if it finished (ok, diverged or pruned) with this exact
     config and all its files are present; else None (the run is redone)."""
     record = read_json(Path(run_dir) / "run.json")
     if not isinstance(record, dict) or not record.get("complete"):
         return None
-    if record.get("config_hash") != config_hash or record.get("status") not in FINISHED:
+    if record.get("status") not in FINISHED or not same_run(record, config_hash, early_stop):
         return None
     if not all((Path(run_dir) / name).is_file() for name in record.get("artifacts", [])):
         return None
     return record
 
 
-def archive_other_config(run_dir: Path, config_hash: str) -> Path | None:
+def archive_other_config(run_dir: Path, config_hash: str, early_stop: dict | None = None) -> Path | None:
     """A finished run of another config is never overwritten: move it to
     ``<experiment>/archive/<run>@<finished_at>`` and return where it went."""
     run_dir = Path(run_dir)
     record = read_json(run_dir / "run.json")
     if not isinstance(record, dict) or not record.get("complete") or record.get("status") not in FINISHED:
         return None
-    if record.get("config_hash") == config_hash:
+    if same_run(record, config_hash, early_stop):
         return None
     stamp = str(record.get("finished_at") or now()).replace(":", "-")
     target = run_dir.parent / ARCHIVE / f"{run_dir.name}@{stamp}"

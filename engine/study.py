@@ -191,7 +191,8 @@ def replay(
         kind = get_kind(exp.kind)
         pending: list[PlannedRun] = []
         for run in runs:
-            record = None if the_plan.options.force else load_finished(run.run_dir, config_hash(run.config))
+            record = (None if the_plan.options.force
+                      else load_finished(run.run_dir, config_hash(run.config), exp.early_stop))
             if record is not None:
                 log(f"{run.run_id}: already finished ({record['status']}), skipped")
                 done[exp_name][run.name] = record
@@ -232,11 +233,18 @@ def replay(
         if waiting[exp_name] == 0:
             outputs(exp_name)
     if units:
-        name = executors.choose(the_plan.options.executor, len(units), any(u.early_stop for u in units))
+        # the default executor follows from the whole plan, not from what is left to train: a resumed
+        # replay trains its last runs as the uninterrupted one would have (same executor, same threads)
+        planned = sum(len(_stacks(get_kind(runs[0].experiment.kind), runs,
+                                  the_plan.options.stack and runs[0].experiment.early_stop is None))
+                      for runs in by_experiment.values())
+        name = executors.choose(the_plan.options.executor, planned, any(u.early_stop for u in units))
         if name != "ray" and any(u.early_stop for u in units):
             raise BenchError(f"early_stop needs --executor ray (got --executor {name})")
         executor = executors.make(name, the_plan.options.workers, the_plan.options.ray_address)
         log(f"executor: {executor.describe(len(units))}")
+        for unit in units:  # recorded in each run.json: where and with how many threads it trained
+            unit.executor = executor.describe(len(units))
         executor.run(units, stop, finish, log)
     for exp_name in by_experiment:  # stopped: the runs that finished still get their summary and figures
         if exp_name not in written:
@@ -286,7 +294,7 @@ def _prepare(the_plan: Plan, unit, callbacks_for, log) -> list[list[Callback]]:
     run's listeners (its writer first)."""
     group: list[PlannedRun] = unit.runs
     for run in group:
-        archived = archive_other_config(run.run_dir, config_hash(run.config))
+        archived = archive_other_config(run.run_dir, config_hash(run.config), run.experiment.early_stop)
         if archived is not None:
             log(f"{run.run_id}: the finished run of another config was kept in {archived}")
     first = group[0]
@@ -308,6 +316,7 @@ def _prepare(the_plan: Plan, unit, callbacks_for, log) -> list[list[Callback]]:
         "seed": run.config.system.seed,
         "data": kind.describe_data(unit.data),
         "environment": environment(device),
+        "executor": unit.executor,
     } | ({"early_stop": run.experiment.early_stop} if run.experiment.early_stop else {})) for run in group]
     return [[writer, *callbacks_for(run)] for writer, run in zip(unit.writers, group)]
 

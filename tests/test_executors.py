@@ -224,3 +224,47 @@ def test_real_stdio_gives_processes_and_ray_file_descriptors_under_the_lab_bench
         assert sys.stdout.fileno() >= 0 and sys.stderr.fileno() >= 0
         assert sys.stdout.encoding.startswith("utf")  # what Ray's import reads
     assert sys.stdout is captured_out and sys.stderr is captured_err
+
+
+def test_a_resumed_replay_trains_with_the_executor_the_whole_plan_chose(kinds, tmp_path):
+    """The default executor follows from the plan, not from what is left: the
+    last run of a resumed replay trains as it would have (same threads)."""
+    from engine.executors import choose
+
+    first, _, _ = run(tmp_path, PRESET, "local", "runs")
+    assert first.counts == {"ok": 4}
+    (tmp_path / "runs/lines/fit/lr=0.1/run.json").unlink()  # as if killed before it finished
+    again, _, lines = run(tmp_path, PRESET, None, "runs")
+    expected = choose(None, 4, False)
+    assert again.counts == {"ok": 4}
+    assert any(line.startswith(f"executor: {expected}") for line in lines), lines
+    redone = json.loads((tmp_path / "runs/lines/fit/lr=0.1/run.json").read_text())
+    assert redone["executor"].startswith(expected)
+
+
+def test_a_pruned_run_is_kept_only_under_the_same_early_stopping(tmp_path):
+    from engine.runs import load_finished
+
+    asha = {"kind": "asha", "metric": "val_error", "grace_epochs": 2, "reduction_factor": 2}
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for status in ("ok", "pruned"):
+        (run_dir / "run.json").write_text(json.dumps({"complete": True, "status": status, "config_hash": "h",
+                                                       "early_stop": asha, "artifacts": []}))
+        assert load_finished(run_dir, "h", asha) is not None
+        assert load_finished(run_dir, "other", asha) is None
+        changed = load_finished(run_dir, "h", {**asha, "grace_epochs": 5})
+        dropped = load_finished(run_dir, "h", None)
+        # an ok run trained to the end whatever ASHA said; a pruned one was cut by those settings
+        assert (changed is None, dropped is None) == ((False, False) if status == "ok" else (True, True))
+
+
+def test_a_unit_its_worker_cannot_load_data_for_fails_with_the_reason(kinds, tmp_path, monkeypatch):
+    executor = "processes"  # (a Ray trial says the same through the same words; its workers' environment is fixed)
+    monkeypatch.setenv("BENCHTUI_TEST_FAULT", f"load:{os.getpid()}")  # the driver loads; the workers cannot
+    summary, _, _ = run(tmp_path, PRESET, executor, executor, workers=2)
+    assert summary.counts == {"failed": 4}
+    for record in summary.records["fit"]:
+        assert record["complete"] and record["status"] == "failed"
+        assert record["message"].endswith("could not train it: --data points="
+                                          f"{tmp_path / 'data'}: not a folder on this node"), record["message"]

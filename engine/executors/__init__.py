@@ -93,6 +93,7 @@ class Unit:
     data: Any  # the driver's copy of the data (the local executor trains on it)
     data_root: Path
     early_stop: dict | None = None
+    executor: str = ""  # the executor and its threads, as its log line says (recorded in run.json)
     prepare: Callable[["Unit"], list[list[Callback]]] | None = None
     callbacks: list[list[Callback]] = field(default_factory=list)
     writers: list = field(default_factory=list)  # engine.runs.RunWriter per run, set by prepare
@@ -167,6 +168,11 @@ class Executor:
 
 
 # ------------------------------------------------------------ worker side
+def failure(what: str, exc: BaseException) -> str:
+    """A worker's one-line account of why a unit failed (a BenchError says it all)."""
+    return f"{what}: {exc if isinstance(exc, BenchError) else f'{type(exc).__name__}: {exc}'}"
+
+
 class Sender(Callback):
     """A worker's listener: every event of one run goes to ``send((member, hook, event))``."""
 
@@ -186,7 +192,7 @@ class Sender(Callback):
         self.send((self.member, "on_run_end", event))
 
 
-_DATA: dict[tuple, Any] = {}  # per worker process: kind name + data key -> loaded data
+_DATA: dict[tuple, Any] = {}  # per worker process: the last dataset it loaded (kind name + data key)
 
 
 def kind_of(task: Task):
@@ -208,6 +214,7 @@ def train_task(task: Task, callbacks: list[Iterable[Callback]], stop) -> list[Fi
     kind = kind_of(task)
     key = (task.kind, kind.data_key(task.configs[0]))
     if key not in _DATA:
+        _DATA.clear()  # one dataset at a time: a worker of a long replay does not hoard them all
         _DATA[key] = kind.load_data(task.configs[0], Path(task.data_root))
     data = _DATA[key]
     if len(task.configs) == 1:

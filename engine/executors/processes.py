@@ -32,7 +32,7 @@ from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Callable
 
-from engine.executors import Executor, Finish, Sender, Task, Unit, cores, gpus, pack, real_stdio, train_task
+from engine.executors import Executor, Finish, Sender, Task, Unit, cores, failure, gpus, pack, real_stdio, train_task
 
 
 class _Stop:
@@ -81,10 +81,17 @@ def _worker(conn: Connection, stop, threads: int, gpu: int | None) -> None:
             return
         senders = [[Sender(lambda m, i=task.index: send(("event", i, *m)), i)] for i in range(len(task.configs))]
         try:
-            payload = pack(train_task(task, senders, stop))
-            send(("done", task.index, payload))
+            results = train_task(task, senders, stop)
+        except Exception as exc:  # noqa: BLE001 - e.g. its data cannot be loaded here
+            send(("error", task.index, failure("its worker could not train it", exc), traceback.format_exc(limit=4)))
+            continue
+        try:
+            payload = pack(results)
         except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled
-            send(("error", task.index, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=4)))
+            send(("error", task.index, failure("its results could not be sent back", exc),
+                  traceback.format_exc(limit=4)))
+            continue
+        send(("done", task.index, payload))
 
 
 @dataclass
@@ -191,7 +198,7 @@ class ProcessExecutor(Executor):
                 elif message[0] == "error":
                     unit, worker.unit = worker.unit, None
                     log(message[3])
-                    finish(unit, unit.fail(f"its results could not be sent back: {message[2]}"))
+                    finish(unit, unit.fail(message[2]))
                     return True
         except (EOFError, OSError, pickle.UnpicklingError):
             return False

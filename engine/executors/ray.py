@@ -48,7 +48,7 @@ from typing import Any, Callable
 
 from engine.errors import BenchError
 from engine.events import RunEnd
-from engine.executors import Executor, Finish, Sender, Task, Unit, cores, gpus, pack, real_stdio, train_task
+from engine.executors import Executor, Finish, Sender, Task, Unit, cores, failure, gpus, pack, real_stdio, train_task
 
 POLL = 0.3  # seconds between a trial's looks at the stop signal
 
@@ -151,12 +151,18 @@ def _trainable(config: dict, tasks: dict, threads: dict, channel: Any, signals: 
     senders = [[_TrialSender(send, i, stop, task.early_stop, signals, task.index)] for i in range(len(task.configs))]
     try:
         results = train_task(task, senders, stop)
-        for result, sender in zip(results, senders):
-            if stop.pruned_at is not None and result.status == "stopped":
-                result.status, result.message = "pruned", sender[0].pruned_message()
-        channel.put(("done", task.index, pack(results)))
+    except Exception as exc:  # noqa: BLE001 - e.g. its data folder is not on this node
+        channel.put(("error", task.index, failure("its Ray trial could not train it", exc)))
+        return
+    for result, sender in zip(results, senders):
+        if stop.pruned_at is not None and result.status == "stopped":
+            result.status, result.message = "pruned", sender[0].pruned_message()
+    try:
+        payload = pack(results)
     except Exception as exc:  # noqa: BLE001 - e.g. results that cannot be pickled
-        channel.put(("error", task.index, f"{type(exc).__name__}: {exc}"))
+        channel.put(("error", task.index, failure("its results could not be sent back", exc)))
+        return
+    channel.put(("done", task.index, payload))
 
 
 def _signals_class(ray):
@@ -343,7 +349,7 @@ class RayExecutor(Executor):
                 finish(unit, pickle.loads(message[2]))
             elif message[0] == "error" and unit.index not in finished:
                 finished.add(unit.index)
-                finish(unit, unit.fail(f"its results could not be sent back: {message[2]}"))
+                finish(unit, unit.fail(message[2]))
 
         def drain(block: bool) -> bool:
             """Handle what the trials sent; False when the queue is gone (the Ray instance died)."""
@@ -359,11 +365,20 @@ class RayExecutor(Executor):
                 return False
             return True
 
+        def fail_unit(index: int, message: str) -> None:
+            """A trial failed; one that died before it began (an import or a data folder
+            missing on its node) gets its run folders first, so no run goes unrecorded."""
+            unit = by_index[index]
+            if index not in begun:
+                begun.add(index)
+                unit.begin()
+            finished.add(index)
+            finish(unit, unit.fail(message))
+
         def fail_pending() -> None:
             for index, message in list(pending_failures.items()):
-                if index in begun and index not in finished:
-                    finished.add(index)
-                    finish(by_index[index], by_index[index].fail(message))
+                if index not in finished:
+                    fail_unit(index, message)
                 pending_failures.pop(index)
 
         pending_failures: dict[int, str] = {}
@@ -392,11 +407,13 @@ class RayExecutor(Executor):
                 pending_failures[index] = message
             fail_pending()
             reason = outcome.get("error")
-            for unit in units:  # a trial that began and never reported back: its process or Ray died
-                if unit.index in begun and unit.index not in finished:
-                    finished.add(unit.index)
-                    why = f"{type(reason).__name__}: {reason}" if reason else "no result came back"
-                    finish(unit, unit.fail(f"its Ray trial ended without a result ({why})"))
+            for unit in units:  # a trial that never reported back: its process or Ray died
+                never = unit.index not in begun
+                if unit.index in finished or (never and stop.is_set()):  # stopped before it began: not run
+                    continue
+                why = f"{type(reason).__name__}: {reason}" if reason else "no result came back"
+                fail_unit(unit.index, f"its Ray trial {'never started' if never else 'ended without a result'} "
+                                      f"({why})")
             if reason is not None and not isinstance(reason, Exception):
                 raise reason
         finally:
