@@ -260,3 +260,27 @@ def test_a_tiny_replay_writes_the_figures_the_gallery_and_the_report(tmp_path: P
     report = (tmp_path / "runs" / "tinyclocks" / "REPORT.md").read_text()
     assert "## C.5 Telling the time (experiment `clocks`)" in report and "C.5" in report
     assert "the cyclic loss beats MSE regression" in report  # no cyclic run here: not measured
+
+
+# ------------------------------------------------------------------ choosing the best run (figures)
+def figure_run(name: str, head: str, val: float, test: float, status: str = "ok", classes: int = 24) -> dict:
+    return {"name": name, "status": status, "data": {"source": "stand-in"},
+            "config": {"model": {"head": head, "loss": "cyclic", "classes": classes}},
+            "final": {"train_error": test, "val_error": val, "test_error": test}}
+
+
+def test_the_kind_ranks_runs_on_validation_error():
+    kind = get_kind("clocks")
+    assert kind.primary == "val_error" and kind.primary_metric.better == "lower"
+
+
+def test_the_figures_choose_the_best_run_by_validation_error_and_report_its_test_error(tmp_path: Path):
+    from engine.figures import clocks as figures
+
+    runs = [figure_run("on-val", "classification", val=10.0, test=30.0),
+            figure_run("on-test", "classification", val=20.0, test=5.0, classes=120)]
+    assert figures.chosen(runs)["name"] == "on-val"
+    figures.table(runs, tmp_path, {}, "t", None)
+    text = (tmp_path / "clock_table.md").read_text()
+    assert "chosen by validation error: classification, 24 classes (on-val), validation 10.0 min, test 30.0 min" \
+        in text
