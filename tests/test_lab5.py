@@ -280,6 +280,9 @@ def test_the_figures_choose_the_best_run_by_validation_error_and_report_its_test
     runs = [figure_run("on-val", "classification", val=10.0, test=30.0),
             figure_run("on-test", "classification", val=20.0, test=5.0, classes=120)]
     assert figures.chosen(runs)["name"] == "on-val"
+    pruned = figure_run("pruned", "regression", val=1.0, test=1.0, status="pruned")
+    assert figures.chosen([pruned, *runs])["name"] == "on-val"  # cut short by ASHA: never called best
+    assert figures.chosen([pruned]) is None
     figures.table(runs, tmp_path, {}, "t", None)
     text = (tmp_path / "clock_table.md").read_text()
     assert "chosen by validation error: classification, 24 classes (on-val), validation 10.0 min, test 30.0 min" \

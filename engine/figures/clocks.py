@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from engine.data.clocks import clock_text, cyclic_error
-from engine.figures import FigureContext, save
+from engine.figures import FigureContext, rankable, save
 from engine.io import atomic_path, write_json, write_text
 from engine.models.clocks import head_label
 
@@ -60,8 +60,9 @@ def finished(records: list[dict]) -> list[dict]:
 
 
 def chosen(records: list[dict]) -> dict | None:
-    """The best run: lowest validation error (never chosen on test)."""
-    runs = [r for r in finished(records) if final(r, "val_error") is not None]
+    """The best run: lowest validation error (never chosen on test), among the
+    runs that may be ranked (not those ASHA pruned)."""
+    runs = [r for r in rankable(finished(records)) if final(r, "val_error") is not None]
     return min(runs, key=lambda r: final(r, "val_error")) if runs else None
 
 
