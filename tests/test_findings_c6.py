@@ -19,9 +19,9 @@ def vae_run(recon: float = 0.034, baseline: float = 0.227, kl: float = 42.0, sha
                       "d_loss": None, "g_loss": None}}
 
 
-def gan_run(d_loss: float = 0.34, diversity: float = 1.08, sharp: float = 1.6) -> dict:
+def gan_run(d_loss: float = 0.34, diversity: float = 1.08, sharp: float = 1.6, status: str = "ok") -> dict:
     d_losses = [0.6, 0.9] + [d_loss + e for e in (-0.02, 0.04, -0.02, 0.01, -0.01)]  # the last 5 average d_loss
-    return {"status": "ok", "name": "arch=gan", "config": {"model": {"arch": "gan", "beta": 1.0}},
+    return {"status": status, "name": "arch=gan", "config": {"model": {"arch": "gan", "beta": 1.0}},
             "history": {"epoch": list(range(1, 8)), "d_loss": d_losses}, "generative": {"mean_image_recon": 0.227},
             "final": {"frechet": 41.0, "diversity": diversity, "sharpness": sharp, "test_recon": None,
                       "test_kl": None, "d_loss": d_loss, "g_loss": 2.8, "d_real": 0.86, "d_fake": 0.14}}
@@ -52,6 +52,10 @@ BOTH = gen(vae_run(), gan_run())
     (vae_blurrier, BOTH, REPRODUCED),
     (vae_blurrier, gen(vae_run(sharp=1.2), gan_run(sharp=0.9)), NOT_REPRODUCED),
     (vae_blurrier, gen(gan_run()), NOT_MEASURED),
+    # a GAN that diverged in its last epoch: its sample measures are NaN, not an older epoch's values
+    (gan_diverse, gen(gan_run(diversity=float("nan"), sharp=float("nan"), status="diverged")), NOT_REPRODUCED),
+    (vae_blurrier, gen(vae_run(), gan_run(diversity=float("nan"), sharp=float("nan"), status="diverged")),
+     NOT_MEASURED),
 ])
 def test_lab6_claims(claim, records, verdict):
     outcome = claim(records)
@@ -74,3 +78,9 @@ def test_lab6_is_registered_after_part_c_and_chosen_by_its_experiment():
     assert studies({"generative": []}) == [part_c_lab6]
     assert part_c_lab6.EXPERIMENTS == ["generative"]
     assert part_c_lab6.TITLE == "Part C — lab 6: VAE and GAN" and part_c_lab6.LABEL == "Part C"
+
+
+def test_a_diverged_gan_is_said_to_have_no_finite_samples():
+    diverged = gen(vae_run(), gan_run(diversity=float("nan"), sharp=float("nan"), status="diverged"))
+    assert "samples were not finite in its last epoch (diverged, after 7 epochs)" in gan_diverse(diverged).measured
+    assert "the GAN's samples were not finite" in vae_blurrier(diverged).measured

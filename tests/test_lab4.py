@@ -125,6 +125,60 @@ def test_fashion_reader_refuses_a_cut_gzip_and_a_missing_file(tmp_path):
         load("fashion_mnist", folder)
 
 
+def test_fashion_reader_refuses_bad_deflate_data_in_one_line(tmp_path):
+    folder = write_fashion(tmp_path / "fm")
+    path = folder / "t10k-labels-idx1-ubyte.gz"
+    gz = bytearray(path.read_bytes())
+    assert gz[3] == 0x08  # header flags: only FNAME (gzip.open stores the file name, NUL-terminated)
+    start = gz.index(0, 10) + 1  # the deflate stream
+    gz[start] |= 0b110  # the first block's type bits -> 11, reserved: zlib.error, not an OSError
+    path.write_bytes(bytes(gz))
+    with pytest.raises(BenchError) as err:
+        load("fashion_mnist", folder)
+    text = str(err.value)
+    assert text.startswith(f"{path}: not a readable gzip file (error:") and "\n" not in text, text
+
+
+def cifar_batch_bytes(protocol: int, numpy_core: bool = False) -> bytes:
+    """A batch pickled the way the real ones are: data, labels, batch_label, filenames."""
+    batch = {b"batch_label": b"training batch 1 of 5", b"labels": [3, 7],
+             b"data": np.arange(2 * 3072).astype(np.uint8).reshape(2, 3072), b"filenames": [b"a.png", b"b.png"]}
+    raw = pickle.dumps(batch, protocol=protocol)
+    # the real batches (Python 2, numpy 1) name numpy.core, not numpy 2's numpy._core
+    return raw.replace(b"numpy._core.", b"numpy.core.") if numpy_core else raw
+
+
+@pytest.mark.parametrize(("protocol", "numpy_core"), [(2, True), (2, False), (4, False), (5, False)])
+def test_cifar_reader_reads_batches_pickled_with_each_protocol(tmp_path, protocol, numpy_core):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(cifar_batch_bytes(protocol, numpy_core))
+    x, y = data_mod.read_cifar_batch(path)
+    assert x.shape == (2, 3, 32, 32) and x.reshape(2, 3072)[1, 5] == (3072 + 5) % 256 and list(y) == [3, 7]
+
+
+class RunsACommand:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch '{self.marker}'",)
+
+
+def test_cifar_reader_refuses_a_pickle_that_would_run_code(tmp_path):
+    folder = write_cifar(tmp_path)
+    marker = tmp_path / "it-ran"
+    payload = pickle.dumps({b"data": RunsACommand(marker), b"labels": [0]})
+    assert b"system" in payload
+    (folder / "data_batch_2").write_bytes(payload)
+    with pytest.raises(BenchError) as err:
+        load("cifar10", tmp_path)
+    text = str(err.value)
+    assert text.startswith(f"{folder / 'data_batch_2'}: not a CIFAR batch") and "\n" not in text, text
+    assert "system" in text and not marker.exists()
+
+
 @pytest.mark.parametrize("which", ["parent", "batches"])
 def test_cifar_reader_reads_the_batches_from_either_folder(tmp_path, which):
     folder = write_cifar(tmp_path)

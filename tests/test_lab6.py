@@ -6,6 +6,7 @@ section."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 from pathlib import Path
@@ -206,3 +207,25 @@ def test_bad_folder_fails_in_one_line_before_anything_is_written(tmp_path):
     assert result.output.strip().splitlines()[-1].endswith(f"gen: {tmp_path / 'empty'} holds no readable image "
                                                            "(no .jpg/.jpeg/.png files)")
     assert not (tmp_path / "runs").exists()
+
+
+def test_samples_that_are_not_finite_give_nan_measures_in_line_with_the_epochs(monkeypatch):
+    from engine.trainers import generative as trainer
+
+    calls = {"n": 0}
+    decode = trainer.VAEModel.decode
+
+    def nan_from_epoch_2(self, z):  # epoch 1 decodes the evaluation and the picture latents, then NaN
+        calls["n"] += 1
+        out = decode(self, z)
+        return out if calls["n"] <= 2 else torch.full_like(out, float("nan"))
+
+    monkeypatch.setattr(trainer.VAEModel, "decode", nan_from_epoch_2)
+    result = KIND.train(tiny("vae"), load_images("", 16, 24, 0.25, 42))
+    h = result.history
+    assert result.status == "diverged" and "epoch 2" in result.message
+    assert h["epoch"] == [1, 2]
+    for name in trainer.SAMPLE_MEASURES:
+        assert len(h[name]) == 2 and math.isfinite(h[name][0]) and math.isnan(h[name][1]), name
+    final = KIND.final_metrics(h)
+    assert math.isnan(final["diversity"]) and final["best_frechet"] == h["frechet"][0]

@@ -37,6 +37,8 @@ from __future__ import annotations
 import gzip
 import pickle
 import struct
+import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,8 +101,8 @@ def read_idx(path: Path, magic: int, dims: tuple[int | None, ...]) -> np.ndarray
     try:
         with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
             raw = fh.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise BenchError(f"{path}: not a readable gzip file ({exc})") from None
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:  # zlib.error: bad deflate data
+        raise BenchError(f"{path}: not a readable gzip file ({type(exc).__name__}: {exc})") from None
     if len(raw) < 4:
         raise BenchError(f"{path}: truncated: {len(raw)} bytes, not even an IDX header")
     found = struct.unpack(">I", raw[:4])[0]
@@ -151,13 +153,43 @@ def cifar_folder(folder: Path) -> Path:
     return folder / CIFAR_DIR
 
 
+# Everything a CIFAR-10 python batch may refer to: its dicts, lists, bytes and
+# ints are plain pickle opcodes; its numpy array needs these (Python 2's
+# cPickle and numpy 1 write numpy.core; numpy 2 writes numpy._core; Python 3's
+# protocol 2 writes bytes through _codecs.encode, protocol 5 arrays through
+# _frombuffer). Nothing else is ever looked up, so a pickle cannot run code.
+PICKLE_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+}
+
+
+class NotABatch(Exception):
+    """A pickle that refers to something a CIFAR-10 batch never holds."""
+
+
+class BatchUnpickler(pickle.Unpickler):
+    """pickle.Unpickler that resolves only ``PICKLE_ALLOWED`` (CIFAR-10 batches come from a user folder)."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in PICKLE_ALLOWED:
+            raise NotABatch(f"{module}.{name}")
+        with warnings.catch_warnings():  # numpy 2 warns that numpy.core is numpy._core
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return super().find_class(module, name)
+
+
 def _unpickle(path: Path) -> dict:
     if not path.is_file():
         raise BenchError(f"{path}: file not found (a CIFAR-10 folder holds data_batch_1..5, test_batch, "
                          "batches.meta)")
     try:
         with open(path, "rb") as fh:
-            obj = pickle.load(fh, encoding="bytes")
+            obj = BatchUnpickler(fh, encoding="bytes").load()
+    except NotABatch as exc:
+        raise BenchError(f"{path}: not a CIFAR batch (the pickle refers to {exc}, which a CIFAR-10 batch never "
+                         "holds; refused, nothing was run)") from None
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is the file's fault
         raise BenchError(f"{path}: not a python pickle ({type(exc).__name__}: {exc})") from None
     if not isinstance(obj, dict):

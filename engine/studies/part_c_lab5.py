@@ -3,7 +3,10 @@
 
 Every claim reads the approaches from the records (``model.head``,
 ``model.loss``, ``model.classes``) and compares final test errors in
-"common sense" minutes; the course's reported numbers are quoted beside the
+"common sense" minutes; where a family has several runs (classification
+over k), its best run is chosen by VALIDATION error and its test error is
+compared (choosing on test would be optimistic, and more so for the family
+with more runs). The course's reported numbers are quoted beside the
 measured ones, never used as thresholds.
 """
 
@@ -22,10 +25,14 @@ def test_error(run: dict) -> float | None:
     return (run.get("final") or {}).get("test_error")
 
 
+def val_error(run: dict) -> float | None:
+    return (run.get("final") or {}).get("val_error")
+
+
 def runs_by(records: Records, head: str) -> list[dict]:
-    """The usable runs of one head that have a test error."""
+    """The usable runs of one head that have a validation and a test error."""
     return [r for r in usable(records, EXPERIMENT)
-            if r["config"]["model"]["head"] == head and test_error(r) is not None]
+            if r["config"]["model"]["head"] == head and test_error(r) is not None and val_error(r) is not None]
 
 
 def regression(records: Records, loss: str) -> dict | None:
@@ -33,7 +40,8 @@ def regression(records: Records, loss: str) -> dict | None:
 
 
 def best(runs: list[dict]) -> dict | None:
-    return min(runs, key=test_error) if runs else None
+    """The run with the lowest validation error (chosen on val, never on test)."""
+    return min(runs, key=val_error) if runs else None
 
 
 def minutes(value: float | None) -> str:
@@ -65,42 +73,31 @@ def cyclic_beats_mse(records: Records) -> Outcome:
                  test_error(cyclic) < test_error(mse))
 
 
-@claim("C.5", "the best classification beats the best regression (test error)")
+@claim("C.5", "the best classification beats the best regression (test error; best chosen by validation error)")
 def classification_beats_regression(records: Records) -> Outcome:
     top_class, top_reg = best(runs_by(records, "classification")), best(runs_by(records, "regression"))
     if top_class is None or top_reg is None:
         return judge(None, None)
-    return judge(f"best classification ({name_of(top_class)}) {minutes(test_error(top_class))}, best regression "
-                 f"({name_of(top_reg)}) {minutes(test_error(top_reg))}{stand_in(records)}; reported "
+    return judge(f"best classification by validation ({name_of(top_class)}) test {minutes(test_error(top_class))}, "
+                 f"best regression by validation ({name_of(top_reg)}) test {minutes(test_error(top_reg))}"
+                 f"{stand_in(records)}; reported "
                  f"{REPORTED['classification']} vs {REPORTED['regression']}",
                  test_error(top_class) < test_error(top_reg))
 
 
-@claim("C.5", "two heads (12 hours + minutes) beat the best classification (test error)")
+@claim("C.5", "two heads (12 hours + minutes) beat the best classification (test error; best chosen by "
+             "validation error)")
 def two_heads_beat_classification(records: Records) -> Outcome:
     two, top_class = best(runs_by(records, "two_head")), best(runs_by(records, "classification"))
     if two is None or top_class is None:
         return judge(None, None)
-    return judge(f"{name_of(two)} {minutes(test_error(two))}, best classification ({name_of(top_class)}) "
-                 f"{minutes(test_error(top_class))}{stand_in(records)}; reported {REPORTED['two_head']} vs "
+    return judge(f"{name_of(two)} test {minutes(test_error(two))}, best classification by validation "
+                 f"({name_of(top_class)}) test {minutes(test_error(top_class))}{stand_in(records)}; reported {REPORTED['two_head']} vs "
                  f"{REPORTED['classification']}", test_error(two) < test_error(top_class))
 
 
-@claim("C.5", "every error is at most 360 min (the common-sense error never goes the long way round)")
-def errors_at_most_360(records: Records) -> Outcome:
-    worst = {}
-    for r in usable(records, EXPERIMENT):
-        highest = ((r.get("clocks") or {}).get("max_error") or {}).values()
-        if highest:
-            worst[name_of(r)] = max(highest)
-    if not worst:
-        return judge(None, None)
-    top = max(worst, key=worst.get)
-    return judge(f"largest error of any clock in any split: {worst[top]:.1f} min ({top}; {len(worst)} runs)",
-                 all(v <= 360 for v in worst.values()))
-
-
-CLAIMS = (cyclic_beats_mse, classification_beats_regression, two_heads_beat_classification, errors_at_most_360)
+# (that no error exceeds 360 min holds by construction of the common-sense error: a unit test, not a claim)
+CLAIMS = (cyclic_beats_mse, classification_beats_regression, two_heads_beat_classification)
 
 
 def section_clocks(s: Report) -> str:
@@ -120,7 +117,9 @@ def section_clocks(s: Report) -> str:
               "(sin, cos) (cyclic); classification cuts the 12 hours into k classes and reads the class centre; "
               "two heads classify the hour (12 classes) and regress the minute (cyclic-aware, as (sin, cos) of "
               "its angle, when `model.loss` is cyclic). Errors are mean \"common sense\" minutes: the shorter "
-              "way round the dial, so 11:50 read as 00:10 is 20 minutes and no error exceeds 360.", ""]
+              "way round the dial, so 11:50 read as 00:10 is 20 minutes and no error exceeds 360. Where an "
+              "approach has several runs (classification over k), its best run is chosen by validation error "
+              "and its test error is reported and compared; runs are never chosen on the test set.", ""]
     table = s.out / EXPERIMENT / "clock_table.md"
     if table.is_file():
         parts += [line for line in table.read_text(encoding="utf-8").splitlines() if line.startswith("|")] + [""]

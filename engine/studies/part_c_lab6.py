@@ -17,7 +17,7 @@ import math
 import os
 from pathlib import Path
 
-from engine.studies import Outcome, Report, Records, claim, judge, status_note, usable
+from engine.studies import NOT_MEASURED, Outcome, Report, Records, claim, judge, status_note, usable
 
 LABEL = "Part C"
 TITLE = f"{LABEL} — lab 6: VAE and GAN"
@@ -86,6 +86,11 @@ def discriminator_not_winning(records: Records) -> Outcome:
                  math.isfinite(mean) and mean > D_LOSS_FLOOR)
 
 
+def not_finite_note(run: dict) -> str:
+    """Why a run's final sample measures are NaN: its last samples were not finite."""
+    return f"samples were not finite in its last epoch ({run.get('status', '?')}, {epochs_note(run)})"
+
+
 @claim("C.6", f"the GAN's samples do not collapse: their mean pairwise pixel distance is at least "
               f"{DIVERSITY_FLOOR:g} of the real test images'")
 def gan_diverse(records: Records) -> Outcome:
@@ -93,6 +98,8 @@ def gan_diverse(records: Records) -> Outcome:
     diversity = final(run, "diversity")
     if diversity is None:
         return judge(None, None)
+    if not math.isfinite(diversity):  # a diverged GAN's NaN samples are no diverse samples (never an older epoch's)
+        return judge(f"no sample diversity: the GAN's {not_finite_note(run)}", False)
     return judge(f"sample diversity {diversity:.2f} of the real images'", diversity >= DIVERSITY_FLOOR)
 
 
@@ -103,6 +110,10 @@ def vae_blurrier(records: Records) -> Outcome:
     vae, gan = final(runs.get("vae"), "sharpness"), final(runs.get("gan"), "sharpness")
     if vae is None or gan is None:
         return judge(None, None)
+    broken = [arch for arch, value in (("vae", vae), ("gan", gan)) if not math.isfinite(value)]
+    if broken:  # nothing to compare: not measured, and the text says why
+        return Outcome("; ".join(f"the {arch.upper()}'s {not_finite_note(runs[arch])}" for arch in broken)
+                       + ": no sharpness to compare", NOT_MEASURED)
     return judge(f"sharpness relative to real images: VAE {vae:.2f}, GAN {gan:.2f}", vae < gan)
 
 

@@ -60,6 +60,7 @@ EVAL_SAMPLES = 500
 PCA_COMPONENTS = 20
 PCA_IMAGES = 5000  # the PCA is fitted on the first (at most) this many training images
 DIVERSITY_IMAGES = 200
+SAMPLE_MEASURES = ("frechet", "diversity", "sharpness")  # of the samples, per epoch; NaN when they are not finite
 GRID_SIDE = 8
 INTERP_STEPS = 10
 
@@ -151,6 +152,7 @@ class Reference:
         return z.mean(0), np.atleast_2d(np.cov(z, rowvar=False)) if len(z) > 1 else np.zeros((z.shape[1],) * 2)
 
     def measure(self, samples: np.ndarray) -> dict[str, float]:
+        """``SAMPLE_MEASURES`` of finite samples."""
         mu, cov = self.gaussian(samples)
         return {"frechet": frechet_distance(mu, cov, self.mu, self.cov),
                 "diversity": mean_pairwise_distance(samples[:DIVERSITY_IMAGES]) / max(self.diversity, 1e-12),
@@ -400,8 +402,9 @@ def fit(cfg: GenConfig, data: GenImages, session: kit.RunSession) -> kit.Fitted:
         metrics.update(model.evaluate(x_test))
         samples = generate(eval_z)
         finite = bool(torch.isfinite(samples).all())
-        if finite:
-            metrics = {**reference.measure(samples.cpu().numpy()), **metrics}
+        # not finite: the sample measures are NaN (not left out: every history list stays in line with `epoch`)
+        measured = reference.measure(samples.cpu().numpy()) if finite else dict.fromkeys(SAMPLE_MEASURES, math.nan)
+        metrics = {**measured, **metrics}
         if finite and (epoch % cfg.system.figures_every == 0 or epoch == o.epochs or status == "stopped"):
             pictures.samples[epoch] = grid(generate(fixed_z), GRID_SIDE)
 
