@@ -112,7 +112,7 @@ class ProcessExecutor(Executor):
         n = min(self.workers, units)
         return (f"processes, {n} worker{'s' if n != 1 else ''} for {units} unit{'s' if units != 1 else ''} "
                 f"of work, {self.threads()} torch thread{'s' if self.threads() != 1 else ''} each"
-                + (f", one GPU each" if self.gpus else ""))
+                + (", one GPU each" if self.gpus else ""))
 
     def threads(self) -> int:
         return max(1, cores() // self.workers)
