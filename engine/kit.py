@@ -22,6 +22,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal
 
 from engine.config import to_dict
@@ -97,6 +98,20 @@ class History(Callback):
 
     def on_run_end(self, event: RunEnd) -> None:
         self.data["wall_time"] = event.wall_time
+
+
+def save_weights(state: Any, run_dir: Any) -> list[str]:
+    """A run's weights (a CPU state dict) as ``model.pt``, written atomically;
+    the artefact list to return from ``save_artifacts`` (empty: nothing kept)."""
+    if state is None:
+        return []
+    import torch
+
+    from engine.io import atomic_path
+
+    with atomic_path(Path(run_dir) / "model.pt") as tmp:
+        torch.save(state, tmp)
+    return ["model.pt"]
 
 
 # -------------------------------------------------------------------- session

@@ -242,9 +242,10 @@ def replay(
         if name != "ray" and any(u.early_stop for u in units):
             raise BenchError(f"early_stop needs --executor ray (got --executor {name})")
         executor = executors.make(name, the_plan.options.workers, the_plan.options.ray_address)
-        log(f"executor: {executor.describe(len(units))}")
+        described = executor.describe(len(units))
+        log(f"executor: {described}")
         for unit in units:  # recorded in each run.json: where and with how many threads it trained
-            unit.executor = executor.describe(len(units))
+            unit.executor = described
         executor.run(units, stop, finish, log)
     for exp_name in by_experiment:  # stopped: the runs that finished still get their summary and figures
         if exp_name not in written:

@@ -16,6 +16,7 @@ from engine.data.clocks import SPLIT_FRACTIONS, load_clocks
 from engine.figures import clocks as figures
 from engine.figures import generic_figures
 from engine.kinds import FigureKind, Kind, Preview, per_split, register
+from engine.kit import save_weights
 from engine.trainers import clocks as trainer
 
 METRICS = (per_split("loss", "lower", fmt=".4f")
@@ -48,16 +49,8 @@ def preview(data) -> Preview:
 
 def save(result, run_dir: Path, record: dict, data) -> list[str]:
     """The test predictions into run.json, the weights (model.pt) and a per-run figure."""
-    import torch
-
-    from engine.io import atomic_path
-
     record.update(result.extra)
-    written = []
-    if result.model is not None:
-        with atomic_path(run_dir / "model.pt") as tmp:
-            torch.save(result.model, tmp)
-        written.append("model.pt")
+    written = save_weights(result.model, run_dir)
     if record.get("clocks"):
         written.append(figures.run_errors(record, run_dir / "test_errors.png"))
     return written

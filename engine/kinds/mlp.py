@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from engine.data.mlp import load_cities
 from engine.figures import generic_figures, run_curves
 from engine.figures import mlp as figures
-from engine.io import atomic_path
 from engine.kinds import FigureKind, Kind, Preview, per_split, register
+from engine.kit import save_weights
 from engine.trainers import mlp as trainer
 from engine.trainers import mlp_stacked
 
@@ -42,9 +40,8 @@ def preview(data) -> Preview:
 
 def save(result, run_dir: Path, record: dict, data) -> list[str]:
     record.update(result.extra)  # e.g. which runs it trained stacked with
-    with atomic_path(run_dir / "model.pt") as tmp:
-        torch.save({k: v.detach().cpu() for k, v in result.model.state_dict().items()}, tmp)
-    return ["model.pt", run_curves(record, run_dir / "curves.png", KIND)]
+    state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
+    return save_weights(state, run_dir) + [run_curves(record, run_dir / "curves.png", KIND)]
 
 
 KIND = register(Kind(

@@ -8,13 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from engine.data.mlp_vs_cnn import load as load_images
 from engine.figures import generic_figures, run_curves
 from engine.figures import mlp_vs_cnn as figures
-from engine.io import atomic_path
 from engine.kinds import FigureKind, Kind, Preview, per_split, register
+from engine.kit import save_weights
 from engine.trainers import mlp_vs_cnn as trainer
 
 METRICS = per_split("loss", "lower", fmt=".4f") + per_split("accuracy", "higher", short="acc")
@@ -47,11 +46,7 @@ def preview(data) -> Preview:
 
 def save(result, run_dir: Path, record: dict, data) -> list[str]:
     record.update(result.extra)
-    written = []
-    if result.model is not None:
-        with atomic_path(run_dir / "model.pt") as tmp:
-            torch.save(result.model, tmp)
-        written.append("model.pt")
+    written = save_weights(result.model, run_dir)
     if (record.get("history") or {}).get("epoch"):
         written.append(run_curves(record, run_dir / "curves.png", KIND))
     return written
