@@ -59,7 +59,7 @@ def test_measured_text_quotes_the_course_and_names_the_standin():
 
 
 def test_the_study_is_registered_after_part_c_and_its_section_reads_the_records(tmp_path):
-    assert STUDIES.index("engine.studies.part_c_lab4") == STUDIES.index("engine.studies.part_c") + 1
+    assert STUDIES.index("engine.studies.part_c_lab4") == STUDIES.index("engine.studies.part_c_lab3") + 1
     assert studies(lab()) == [part_c_lab4]
     report = Report(SimpleNamespace(records=lab(source=STANDIN), figures={}), tmp_path)
     text = part_c_lab4.section_mlp_vs_cnn(report)

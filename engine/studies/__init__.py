@@ -35,7 +35,8 @@ from engine.config import flatten
 from engine.io import write_json, write_text
 
 STUDIES = ["engine.studies.part_a", "engine.studies.part_b", "engine.studies.part_c",  # report order
-           "engine.studies.part_c_lab4", "engine.studies.part_c_lab5", "engine.studies.part_c_lab6"]
+           "engine.studies.part_c_lab3", "engine.studies.part_c_lab4", "engine.studies.part_c_lab5",
+           "engine.studies.part_c_lab6"]
 
 Records = dict[str, list[dict]]  # experiment name -> its run records (run.json dicts)
 

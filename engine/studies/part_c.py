@@ -1,7 +1,8 @@
-"""STUDY Part C, labs 1-3: distances on digits, a perceptron and an XOR net,
-answered from the `digits`, `perceptron` and `xor` runs' records.
+"""STUDY Part C, labs 1-2: distances on digits and a perceptron, answered
+from the `digits` and `perceptron` runs' records (lab 3, XOR:
+``part_c_lab3``).
 
-Every claim reads its settings (spaces, modes, learning rates, inits) from
+Every claim reads its settings (spaces, modes) from
 the records; the course's reported numbers are quoted beside the measured
 ones, never used as thresholds.
 """
@@ -11,8 +12,8 @@ from __future__ import annotations
 from engine.studies import Outcome, Report, Records, claim, judge, status_note, usable
 
 LABEL = "Part C"
-TITLE = f"{LABEL} — labs 1-3: distances, perceptron, XOR"
-EXPERIMENTS = ["digits", "perceptron", "xor"]
+TITLE = f"{LABEL} — labs 1-2: distances, perceptron"
+EXPERIMENTS = ["digits", "perceptron"]
 
 
 def pct(value: float | None) -> str:
@@ -162,79 +163,4 @@ def section_perceptron(s: Report) -> str:
     return "\n".join(parts)
 
 
-# ------------------------------------------------------------------ C.3 XOR
-def xor_rates(records: Records) -> dict[tuple[float, str], float]:
-    """Solve rate per (lr, init)."""
-    return {(r["config"]["optim"]["lr"], r["config"]["model"]["init"]): r["final"]["solve_rate"]
-            for r in usable(records, "xor") if r["final"].get("solve_rate") is not None}
-
-
-def setting_text(lr: float, init: str) -> str:
-    return f"lr {lr:g}, {init}"
-
-
-@claim("C.3", "lr 0.8 with uniform initialisation solves XOR most often (reported best)")
-def best_setting(records: Records) -> Outcome:
-    rates = xor_rates(records)
-    if (0.8, "uniform") not in rates or len(rates) < 2:
-        return judge(None, None)
-    top = max(rates.values())
-    best = [setting_text(*k) for k, v in rates.items() if v == top]
-    return judge(f"best: {' and '.join(best)} ({top:.0%}); lr 0.8, uniform: {rates[(0.8, 'uniform')]:.0%}",
-                 rates[(0.8, "uniform")] == top)
-
-
-@claim("C.3", "the solve rate rises with the learning rate (per init; a dip of up to 5 points allowed)")
-def rate_rises_with_lr(records: Records) -> Outcome:
-    rates = xor_rates(records)
-    inits = sorted({init for _, init in rates})
-    series = {init: [rates[k] for k in sorted(k for k in rates if k[1] == init)] for init in inits}
-    series = {init: v for init, v in series.items() if len(v) >= 2}
-    if not series:
-        return judge(None, None)
-    lrs = {init: sorted(lr for lr, i in rates if i == init) for init in series}
-    text = "; ".join(f"{init}: " + ", ".join(f"{lr:g} → {v:.0%}" for lr, v in zip(lrs[init], vals))
-                     for init, vals in series.items())
-    rising = all(vals[-1] > vals[0] and all(b >= a - 0.05 for a, b in zip(vals, vals[1:]))
-                 for vals in series.values())
-    return judge(text, rising)
-
-
-@claim("C.3", "XOR nets often stick in a local minimum: no setting solves it from every seed")
-def some_seeds_stick(records: Records) -> Outcome:
-    runs = usable(records, "xor")
-    if not runs:
-        return judge(None, None)
-    best = max(runs, key=lambda r: r["final"]["solve_rate"])
-    seeds = best["config"]["model"]["seeds"]
-    return judge(f"highest solve rate {best['final']['solve_rate']:.0%} of {seeds} seeds "
-                 f"({setting_text(best['config']['optim']['lr'], best['config']['model']['init'])})",
-                 all(r["final"]["solve_rate"] < 1.0 for r in runs))
-
-
-def section_xor(s: Report) -> str:
-    parts = ["## C.3 XOR from scratch (experiment `xor`)", ""]
-    runs = s.records.get("xor", [])
-    claims = (best_setting, rate_rises_with_lr, some_seeds_stick)
-    if not runs:
-        s.check_quietly(*claims)
-        return "\n".join(parts + ["Not measured: the `xor` experiment has no runs."])
-    r0 = runs[0]["config"]
-    parts += ["2 inputs + bias, 2 sigmoid hidden units + bias, 1 sigmoid output; mean squared error; full-batch "
-              "gradient descent with hand-written backpropagation (checked against finite differences in the "
-              f"tests). Each run is one (learning rate, initialisation) setting over {r0['model']['seeds']} seeds "
-              f"trained for {r0['optim']['epochs']} epochs; a net solves XOR when all four outputs are on the "
-              "right side of 0.5.", ""]
-    table = s.out / "xor" / "solve_rate.md"
-    if table.is_file():
-        parts += [line for line in table.read_text(encoding="utf-8").splitlines()
-                  if line.startswith("|") or line.startswith("Best:")] + [""]
-    failed = [r for r in runs if r.get("status") != "ok"]
-    if failed:
-        parts += ["Runs that did not end ok: " + "; ".join(f"{r['name']}{status_note(r)}" for r in failed) + ".", ""]
-    parts += [s.check(c) for c in claims]
-    parts += ["", s.figure_links("xor")]
-    return "\n".join(parts)
-
-
-SECTIONS = [section_distances, section_perceptron, section_xor]
+SECTIONS = [section_distances, section_perceptron]
