@@ -157,12 +157,15 @@ def test_a_dataset_shared_by_two_kinds():
     assert datasets()["digits"].name == "digits"
     assert {("digits", "digits"), ("digits", "perceptron")} <= {(d, k.name) for d, k in dataset_choices()}
     values = [value for _, value in choices()]
-    assert "digits:digits" in values and "perceptron:digits" in values and "xor" in values
+    assert "digits:digits" in values and "perceptron:digits" in values
+    assert "xor:xor" in values and "xor_course:xor" in values  # the sweep and the course's protocol
     state = SetupState()
     state.set_dataset("perceptron:digits")
     assert (state.kind, state.dataset, state.choice) == ("perceptron", "digits", "perceptron:digits")
-    state.set_dataset("xor")
+    state.set_dataset("xor:xor")
     assert state.kind == "xor"
+    state.set_dataset("xor_course:xor")
+    assert state.kind == "xor_course"
     assert get_kind("perceptron").datasets == get_kind("digits").datasets
 
 

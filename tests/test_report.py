@@ -124,7 +124,7 @@ def test_shipped_report_presets_cover_both_parts():
         preset = load_preset(Path(__file__).resolve().parents[1] / "presets" / f"{name}.toml")
         assert preset.report is True
         names = [e.name for e in preset.experiments]
-        labs = ["digits", "perceptron", "xor"]  # Part C: both presets answer it
+        labs = ["digits", "perceptron", "xor", "xor_course"]  # Part C: both presets answer it
         parts_ab = ["lr", "epochs", "batch_size", "batch_size_batchnorm", "depth_width", "gradients", "sine",
                     "baselines"]
         assert names == parts_ab + labs + ["mlp_vs_cnn", "clocks", "generative"]  # Part C's later labs end both
