@@ -111,19 +111,21 @@ def forward_backward(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     operation is elementwise along a net's column, so a net's numbers do not
     depend on which other nets share the array."""
     x1, x2, t = X1[:, None], X2[:, None], TARGETS[:, None]
-    with np.errstate(over="ignore"):  # exp(-z) overflows to inf for a saturated unit: sigmoid is then 0, exactly
+    # exp(-z) overflows to inf for a saturated unit: sigmoid is then 0, exactly; a diverged net's NaN is reported
+    # by its run (the loss), not by a warning every step
+    with np.errstate(over="ignore", invalid="ignore"):
         # forward: hidden units 1 and 2, then the output, each (4, N)
         h1 = xor.sigmoid(p[0] + x1 * p[2] + x2 * p[4])
         h2 = xor.sigmoid(p[1] + x1 * p[3] + x2 * p[5])
         out = xor.sigmoid(p[6] + h1 * p[7] + h2 * p[8])
-    err = out - t
-    loss = over_points(err ** 2) / 4
-    # backward: dL/dout = 2 (out - t) / 4, times sigmoid' = out (1 - out); then through the output weights
-    d_out = 2.0 * err / 4 * out * (1.0 - out)
-    d1, d2 = d_out * p[7] * h1 * (1.0 - h1), d_out * p[8] * h2 * (1.0 - h2)
-    grad = np.stack([over_points(d1), over_points(d2), over_points(x1 * d1), over_points(x1 * d2),
-                     over_points(x2 * d1), over_points(x2 * d2),
-                     over_points(d_out), over_points(d_out * h1), over_points(d_out * h2)])
+        err = out - t
+        loss = over_points(err ** 2) / 4
+        # backward: dL/dout = 2 (out - t) / 4, times sigmoid' = out (1 - out); then through the output weights
+        d_out = 2.0 * err / 4 * out * (1.0 - out)
+        d1, d2 = d_out * p[7] * h1 * (1.0 - h1), d_out * p[8] * h2 * (1.0 - h2)
+        grad = np.stack([over_points(d1), over_points(d2), over_points(x1 * d1), over_points(x1 * d2),
+                         over_points(x2 * d1), over_points(x2 * d2),
+                         over_points(d_out), over_points(d_out * h1), over_points(d_out * h2)])
     return out, loss, grad
 
 
@@ -226,16 +228,19 @@ def fit_stack(cfgs: list[XorCourseConfig], data, sessions: list[kit.RunSession])
         session.start(cap, 1, "cpu", note=note)
     state = NetsState(weights, lrs)
 
+    statuses = [["ok", ""] for _ in cfgs]
+
     def log(block_losses: list[np.ndarray], seconds: float) -> None:
         losses = np.array(block_losses).reshape(len(block_losses), len(lrs))
         counted = state.counted(cap)
-        for session, r in zip(sessions, rows):
-            session.epoch_end(state.done, {"loss": float(np.mean(state.loss[r])),
-                                           "solve_rate": float(np.mean(state.solved[r])),
-                                           "median_iterations": float(np.median(counted[r]))},
-                              losses[:, r].mean(axis=1), seconds)
+        for status, session, r in zip(statuses, sessions, rows):
+            finite = session.epoch_end(state.done, {"loss": float(np.mean(state.loss[r])),
+                                                    "solve_rate": float(np.mean(state.solved[r])),
+                                                    "median_iterations": float(np.median(counted[r]))},
+                                       losses[:, r].mean(axis=1), seconds)
+            if not finite and status[0] == "ok":  # its nets go on (NaN never solves); the run says so
+                status[:] = ["diverged", f"loss became NaN or infinite by iteration {state.done}"]
 
-    status, message = "ok", ""
     if state.finished:  # every initial net already solves XOR: one point, at iteration 0
         log([], 0.0)
     while state.done < cap and not state.finished:
@@ -249,13 +254,14 @@ def fit_stack(cfgs: list[XorCourseConfig], data, sessions: list[kit.RunSession])
         # -- record every run's point
         log(block_losses, time.perf_counter() - started)
         if any(session.tick(state.done, 0, 1) for session in sessions) and state.done < cap and not state.finished:
-            status, message = "stopped", f"stopped by request at iteration {state.done}"
+            for status in statuses:
+                status[:] = ["stopped", f"stopped by request at iteration {state.done}"]
             break
     # -- keep per net: its init, lr, seed, whether it solved and in how many iterations
     counted, final = state.counted(cap), state.weights()
     together = {"stack": {"size": len(cfgs), "runs": names}} if len(cfgs) > 1 else {}
     out = []
-    for cfg, r in zip(cfgs, rows):
+    for cfg, r, (status, message) in zip(cfgs, rows, statuses):
         solved, iterations, loss = state.solved[r], counted[r], state.loss[r]
         nets = [{"net": i, "seed": [cfg.system.seed, i], "init": cfg.model.init, "lr": cfg.optim.lr,
                  "solved": bool(solved[i]), "iterations": int(iterations[i]), "final_loss": float(loss[i])}
