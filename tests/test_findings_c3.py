@@ -97,6 +97,9 @@ def test_the_fastest_lr_pools_inits_and_seeds_and_counts_the_unsolved_at_the_cap
     assert outcome.n == 2 * 300  # lr 0.8 and the runner-up (0.6): 2 inits x 3 seeds x 50 nets each
     assert "runner-up's (lr 0.6)" in outcome.measured and outcome.statistic.startswith("bootstrap")
     assert outcome.effect > 0 and outcome.interval[0] > 0
+    # an init that only lr 0.8 ran is left out of the pooling (each lr pools the same inits)
+    extra = {"xor_course": AS_REPORTED["xor_course"] + [course_run(0.8, "other", [5] * 50)]}
+    assert fastest_lr(extra).effect == outcome.effect and "(normal, uniform init pooled" in outcome.measured
     untrained = fastest_lr(UNTRAINED)
     assert untrained.effect == 0 and "0/300 solved" in untrained.measured and "under the floor" in untrained.measured
 

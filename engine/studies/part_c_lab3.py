@@ -70,14 +70,20 @@ def median_text(nets: list[dict], cap: int) -> str:
        source=COURSE, course=f"lr 0.8 solves fastest, {COURSE_ITERATIONS}", experiments=("xor_course",))
 def fastest_lr(records: Records) -> Outcome:
     nets, cap = course_nets(records)
+    # the inits pooled: only those every learning rate ran, so each lr pools the same mix of inits
+    inits_of: dict[float, set[str]] = {}
+    for lr, init in nets:
+        inits_of.setdefault(lr, set()).add(init)
+    common = set.intersection(*inits_of.values()) if inits_of else set()
     by_lr: dict[float, list[dict]] = {}
-    for (lr, _init), group in nets.items():
-        by_lr.setdefault(lr, []).extend(group)  # both inits pooled (every lr has the same inits)
+    for (lr, init), group in nets.items():
+        if init in common:
+            by_lr.setdefault(lr, []).extend(group)
     if cap is None or COURSE_LR not in by_lr or len(by_lr) < 2:
         return not_measured()
     medians = {lr: float(np.median(counted(group, cap))) for lr, group in by_lr.items()}
     runner_up = min((lr for lr in by_lr if lr != COURSE_LR), key=lambda lr: medians[lr])
-    text = ("median iterations to solve per lr (inits pooled, cap " + f"{cap:,}): "
+    text = (f"median iterations to solve per lr ({', '.join(sorted(common))} init pooled, cap {cap:,}): "
             + ", ".join(f"{lr:g} → {median_text(group, cap)}" for lr, group in sorted(by_lr.items()))
             + f"; effect: the runner-up's (lr {runner_up:g}) median minus lr 0.8's")
     est = two_samples(counted(by_lr[runner_up], cap), counted(by_lr[COURSE_LR], cap))
