@@ -196,3 +196,18 @@ def test_the_figure_draws_unsolved_nets_at_the_cap():
     assert np.all(points["unsolved net (at the cap)"][:, 1] == 700) and len(points["unsolved net (at the cap)"]) == 2
     assert "2/4 solved" not in [t.get_text() for t in fig.axes[1].texts]
     assert [t.get_text() for t in fig.axes[1].texts] == ["5/7 solved"]
+
+
+def test_a_run_whose_loss_turns_nan_is_diverged(monkeypatch):
+    real = xor_course.forward_backward
+
+    def nan_loss(p):
+        out, loss, grad = real(p)
+        return out, np.full_like(loss, np.nan), grad
+
+    monkeypatch.setattr(xor_course, "forward_backward", nan_loss)
+    kind = get_kind("xor_course")
+    cfg = XorCourseConfig(model=XorCourseModel(nets=3), optim=XorCourseOptim(max_iterations=300, log_every=100))
+    result = kind.train(cfg, None)
+    assert result.status == "diverged" and result.message == "loss became NaN or infinite by iteration 100"
+    assert result.history["epoch"][-1] == 300  # its nets went on to the cap (NaN never solves)
