@@ -202,7 +202,8 @@ def rate_rises_with_lr(records: Records) -> Outcome:
     rises = {init: rate_difference(*s[-1][1], *s[0][1]) for init, s in series.items()}
     weakest = min(rises, key=lambda init: (rises[init].low, rises[init].effect))
     s = series[weakest]
-    text = ("; ".join(f"{init}: " + ", ".join(f"{lr:g} → {k}/{n}" for lr, (k, n) in ss) for init, ss in series.items())
+    text = ("; ".join(f"{init}: " + ", ".join(f"{lr:g} → {k}/{n}" for lr, (k, n) in ss)
+                      for init, ss in series.items())
             + f"; effect (the init that rises least, {weakest}): the solve rate at lr {s[-1][0]:g} minus at "
               f"lr {s[0][0]:g}")
     unmet = None

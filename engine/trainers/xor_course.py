@@ -61,7 +61,8 @@ class XorCourseOptim:
     lr: float = field(default=0.8, metadata={"help": "gradient descent step"})
     max_iterations: int = field(default=10000, metadata={
         "help": "the cap: a net not solved after this many full-batch steps is unsolved, counted at the cap"})
-    log_every: int = field(default=1000, metadata={"help": "iterations between two recorded points (progress, history; each rewrites run.json)"})
+    log_every: int = field(default=1000, metadata={
+        "help": "iterations between two recorded points (progress, history; each rewrites run.json)"})
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,8 @@ def to_columns(weights: dict[str, np.ndarray]) -> np.ndarray:
     """Stacked weights (``hidden`` (N, 3, 2), ``output`` (N, 3)) as one (9, N)
     array: row 2 i + j is ``hidden[:, i, j]``, row 6 + k is ``output[:, k]``."""
     n = len(weights["output"])
-    return np.concatenate([np.reshape(weights["hidden"], (n, 6)), np.reshape(weights["output"], (n, 3))], axis=1).T.copy()
+    flat = np.concatenate([np.reshape(weights["hidden"], (n, 6)), np.reshape(weights["output"], (n, 3))], axis=1)
+    return flat.T.copy()
 
 
 def from_columns(p: np.ndarray) -> dict[str, np.ndarray]:
