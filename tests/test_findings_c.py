@@ -189,3 +189,19 @@ def test_a_dip_within_five_points_still_rises():
 def test_part_c_is_registered_and_chosen_by_its_experiments():
     assert studies({"xor": []}) == [part_c]
     assert part_c.EXPERIMENTS == ["digits", "perceptron", "xor"]
+
+
+def test_presets_run_the_seed_dependent_part_c_labs_on_three_seeds():
+    from pathlib import Path
+
+    from engine.preset import load_preset
+
+    root = Path(__file__).resolve().parent.parent
+
+    def seeds(preset: str) -> dict[str, int]:
+        loaded = load_preset(root / "presets" / f"{preset}.toml")
+        return {e.name: len({r.get("system.seed") for r in e.runs}) for e in loaded.experiments}
+
+    assert seeds("quick")["perceptron"] >= 3  # seconds a run
+    report = seeds("report")
+    assert all(report[name] >= 3 for name in ("digits", "perceptron", "mlp_vs_cnn", "clocks", "generative"))
