@@ -53,6 +53,13 @@ QUALITY_SHARE = 0.5  # samples count as images when their Fréchet distance is a
 DIVERSITY_BAND = (DIVERSITY_FLOOR, 1.5)  # of the real images' diversity: collapse below, noise-like spread above
 
 
+def measure_seeds(text: str, est, margin: float, side: str, **kw) -> Outcome:
+    """``measure`` of a per-seed value; one seed has no interval over seeds, and the text says so."""
+    if est is not None and est.n == 1:
+        text += "; one seed: no interval over seeds, so inconclusive (report.toml runs 3 seeds)"
+    return measure(text, est, margin, side, **kw)
+
+
 def values(records: Records, arch: str, fn) -> list[float]:
     """``fn(run)`` on each seed's first run of ``arch`` (None and non-finite values left out)."""
     out = per_seed(records, lambda r: (lambda run: None if run is None else fn(run))(gen_runs(r).get(arch)))
@@ -119,7 +126,7 @@ def vae_beats_mean_image(records: Records) -> Outcome:
     est = over_seeds(values(records, "vae", recon_gain))
     if run is None or est is None:
         return not_measured()
-    return measure(f"test squared error per pixel (first seed): VAE {final(run, 'test_recon'):.4f}, mean image "
+    return measure_seeds(f"test squared error per pixel (first seed): VAE {final(run, 'test_recon'):.4f}, mean image "
                    f"{(run.get('generative') or {}).get('mean_image_recon', float('nan')):.4f} "
                    f"({epochs_note(run)}); effect = 1 − VAE / mean image", est, RECON_GAIN, ">")
 
@@ -132,7 +139,7 @@ def vae_kl_alive(records: Records) -> Outcome:
     if run is None or est is None:
         return not_measured()
     beta = run["config"]["model"].get("beta")
-    return measure(f"test KL in nats per image (β = {beta:g}); effect = KL", est, KL_FLOOR, ">", digits=2,
+    return measure_seeds(f"test KL in nats per image (β = {beta:g}); effect = KL", est, KL_FLOOR, ">", digits=2,
                    unmet=vae_untrained(records))
 
 
@@ -155,7 +162,7 @@ def discriminator_not_winning(records: Records) -> Outcome:
     extra = f"; first seed's final D(x) {d_real:.2f}, D(G(z)) {d_fake:.2f}" if d_real is not None and \
         d_fake is not None else ""
     # an untrained GAN's discriminator cannot tell either: the samples must also be images
-    return measure(f"discriminator loss, mean of the last {LAST_EPOCHS} epochs{extra} ({epochs_note(run)})", est,
+    return measure_seeds(f"discriminator loss, mean of the last {LAST_EPOCHS} epochs{extra} ({epochs_note(run)})", est,
                    D_LOSS_FLOOR, ">", unmet=poor_quality(records, "gan"))
 
 
@@ -182,7 +189,7 @@ def gan_diverse(records: Records) -> Outcome:
     if unmet is None and est is not None and est.effect > DIVERSITY_BAND[1]:
         unmet = (f"the samples spread {est.effect:.2f} times as much as real images: noise, not diversity "
                  f"(band {DIVERSITY_BAND[0]:g}–{DIVERSITY_BAND[1]:g})")
-    return measure("sample diversity relative to the real images'", est, DIVERSITY_FLOOR, ">", digits=2,
+    return measure_seeds("sample diversity relative to the real images'", est, DIVERSITY_FLOOR, ">", digits=2,
                    unmet=unmet)
 
 
@@ -209,7 +216,7 @@ def vae_blurrier(records: Records) -> Outcome:
     est = over_seeds([v for v in per_seed(records, gap).values() if v is not None],
                      "t interval of the per-seed differences")
     # noise is "sharp": both models' samples must be images first
-    return measure(f"sharpness relative to real images (first seed): VAE {vae:.2f}, GAN {gan:.2f}; "
+    return measure_seeds(f"sharpness relative to real images (first seed): VAE {vae:.2f}, GAN {gan:.2f}; "
                    "effect = GAN − VAE", est, 0.0, ">", digits=2, unmet=poor_quality(records, "vae", "gan"))
 
 
