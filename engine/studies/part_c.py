@@ -2,8 +2,11 @@
 answered from the `digits`, `perceptron` and `xor` runs' records.
 
 Every claim reads its settings (spaces, modes, learning rates, inits) from
-the records; the course's reported numbers are quoted beside the measured
-ones, never used as thresholds.
+the records. C.1 and C.2 compare two classifiers (or update schedules) on the
+same test digits with a paired bootstrap over the digits (the runs keep their
+per-digit predictions; see ``engine.studies.paired``); the course's reported
+numbers are quoted beside the measured ones and set only the "learns" bar:
+halfway from chance (10 %) to the course's figure.
 """
 
 from __future__ import annotations

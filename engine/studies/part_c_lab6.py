@@ -8,7 +8,11 @@ without collapsing its posterior; the GAN neither lets its discriminator win
 outright nor collapses onto a few samples; the VAE's samples are blurrier
 than the GAN's. The measures are computed by the trainer and stored in the
 run records (``final`` and ``generative``); thresholds are stated in the
-claims.
+claims. All five are the bench's checks (source ``bench``), each a t interval
+of per-seed values (one seed: inconclusive). None passes on a generator that
+learned nothing: samples must first be images, their Fréchet distance at
+least halfway from that of uniform noise or of the mean image repeated (the
+trainer records both, and real images') to real images'.
 """
 
 from __future__ import annotations
