@@ -1,46 +1,68 @@
-"""Every Part C lab 5 claim (telling the time), judged on hand-made run
-records (no training), for every verdict it can give; and the section."""
+"""Every Part C lab 5 claim (telling the time), judged on hand-made run records (no training): the reproduced
+case, an untrained model (chance errors), the claim reversed, a budget too small to judge and missing runs;
+and the section."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
-from engine.studies import NOT_MEASURED, NOT_REPRODUCED, REPRODUCED, Report, studies
+from engine.studies import BENCH, COURSE, NOT_MEASURED, NOT_REPRODUCED, REPRODUCED, Report, studies
 from engine.studies import part_c_lab5
 from engine.studies.part_c_lab5 import classification_beats_regression, cyclic_beats_mse, two_heads_beat_classification
 
+N = 200  # test clocks
+TRUE = [int(v) for v in np.random.default_rng(2).integers(0, 720, N)]
+SHAPE = np.random.default_rng(3).exponential(1.0, N)  # every approach errs most on the same hard clocks
+SHAPE = SHAPE / SHAPE.mean()
+RANDOM = np.random.default_rng(4).uniform(0, 360, N)  # a reading that learned nothing: uniform on the dial
 
-def clock_run(head: str, test: float, loss: str = "cyclic", classes: int = 24, worst: float = 300.0,
-              standin: bool = True, val: float | None = None) -> dict:
-    return {"status": "ok", "name": f"{head},{loss},{classes}",
+
+def clock_run(head: str, test: float | None, loss: str = "cyclic", classes: int = 24, worst: float = 300.0,
+              standin: bool = True, val: float | None = None, epochs: int = 30, seed: int = 42) -> dict:
+    """``test`` None: an untrained model (its errors uniform on the dial, about 180 min)."""
+    errors = RANDOM if test is None else np.minimum(test * SHAPE, 360.0)
+    mean = float(np.mean(errors))
+    return {"status": "ok", "name": f"{head},{loss},{classes}", "seed": seed,
             "config": {"model": {"head": head, "loss": loss, "classes": classes, "channels": 16, "hidden": 128},
-                       "optim": {"lr": 0.001, "epochs": 20, "batch_size": 64}},
+                       "optim": {"lr": 0.001, "epochs": epochs, "batch_size": 64}},
             "data": {"source": "stand-in" if standin else "folder /x", "standin": standin},
-            "final": {"train_error": test - 5, "val_error": test + 1 if val is None else val, "test_error": test},
-            "clocks": {"max_error": {"train": worst - 10, "val": worst - 5, "test": worst}}}
+            "final": {"train_error": mean - 5, "val_error": mean + 1 if val is None else val, "test_error": mean},
+            "clocks": {"max_error": {"train": worst - 10, "val": worst - 5, "test": worst},
+                       "test": {"true": TRUE, "error": [round(float(e), 2) for e in errors]}}}
 
 
-AS_REPORTED = {"clocks": [clock_run("regression", 48.0, "mse"), clock_run("regression", 33.0, "cyclic"),
-                          clock_run("classification", 30.0, classes=24), clock_run("classification", 22.9, classes=120),
-                          clock_run("two_head", 11.7)]}
+def clocks(mse=48.0, cyclic=33.0, c24=30.0, c120=22.9, two=11.7, epochs=30) -> dict:
+    return {"clocks": [clock_run("regression", mse, "mse", epochs=epochs),
+                       clock_run("regression", cyclic, "cyclic", epochs=epochs),
+                       clock_run("classification", c24, classes=24, epochs=epochs),
+                       clock_run("classification", c120, classes=120, epochs=epochs),
+                       clock_run("two_head", two, epochs=epochs)]}
+
+
+AS_REPORTED = clocks()
+UNTRAINED = clocks(None, None, None, None, None)
 REG_ONLY = {"clocks": [clock_run("regression", 48.0, "mse")]}
 
 
 @pytest.mark.parametrize(("claim", "records", "verdict"), [
     (cyclic_beats_mse, AS_REPORTED, REPRODUCED),
-    (cyclic_beats_mse, {"clocks": [clock_run("regression", 40.0, "mse"), clock_run("regression", 45.0, "cyclic")]},
-     NOT_REPRODUCED),
+    (cyclic_beats_mse, UNTRAINED, NOT_REPRODUCED),
+    (cyclic_beats_mse, clocks(mse=40.0, cyclic=45.0), NOT_REPRODUCED),  # reversed
+    (cyclic_beats_mse, clocks(epochs=6), NOT_MEASURED),  # a budget too small to judge
     (cyclic_beats_mse, REG_ONLY, NOT_MEASURED),
     (classification_beats_regression, AS_REPORTED, REPRODUCED),
-    (classification_beats_regression, {"clocks": [clock_run("regression", 20.0), clock_run("classification", 25.0)]},
-     NOT_REPRODUCED),
+    (classification_beats_regression, UNTRAINED, NOT_REPRODUCED),
+    (classification_beats_regression, clocks(mse=30.0, cyclic=20.0, c24=26.0, c120=25.0), NOT_REPRODUCED),
+    (classification_beats_regression, clocks(epochs=6), NOT_MEASURED),
     (classification_beats_regression, REG_ONLY, NOT_MEASURED),
     (two_heads_beat_classification, AS_REPORTED, REPRODUCED),
-    (two_heads_beat_classification, {"clocks": [clock_run("classification", 20.0), clock_run("two_head", 25.0)]},
-     NOT_REPRODUCED),
+    (two_heads_beat_classification, UNTRAINED, NOT_REPRODUCED),
+    (two_heads_beat_classification, clocks(two=25.0, c24=20.0, c120=22.0), NOT_REPRODUCED),  # reversed
+    (two_heads_beat_classification, clocks(epochs=6), NOT_MEASURED),
     (two_heads_beat_classification, {"clocks": [clock_run("two_head", 11.0)]}, NOT_MEASURED),
 ])
 def test_lab5_claims(claim, records, verdict):
@@ -49,7 +71,25 @@ def test_lab5_claims(claim, records, verdict):
     assert claim.section == "C.5"
 
 
-def test_the_measured_text_quotes_the_reported_numbers_and_says_stand_in():
+def test_sources_budget_and_interval():
+    assert [c.source for c in part_c_lab5.CLAIMS] == [BENCH, COURSE, COURSE]
+    assert "22.9" in classification_beats_regression.course and "11.7" in two_heads_beat_classification.course
+    outcome = two_heads_beat_classification(AS_REPORTED)
+    assert outcome.statistic.startswith("paired bootstrap over test examples") and outcome.n == N
+    assert outcome.interval[0] > 0
+    small = cyclic_beats_mse(clocks(epochs=6))
+    assert "not judged at 6 epochs" in small.measured and "30 epochs" in small.measured
+    assert "nothing learned" in two_heads_beat_classification(UNTRAINED).measured
+
+
+def test_a_tie_for_best_is_no_winner():
+    tie = {"clocks": [clock_run("regression", 40.0), clock_run("classification", 20.0, classes=24, val=19.0),
+                      clock_run("classification", 21.0, classes=48, val=19.0)]}
+    outcome = classification_beats_regression(tie)
+    assert outcome.verdict == NOT_REPRODUCED and "no unique best" in outcome.measured
+
+
+def test_the_measured_text_quotes_the_numbers_and_says_stand_in():
     text = two_heads_beat_classification(AS_REPORTED).measured
     assert "two heads (cyclic minutes) test 11.7 min" in text and "120 classes" in text and "22.9 min" in text
     assert "stand-in" in text

@@ -281,8 +281,11 @@ def test_presets_run_the_lab(tmp_path):
         assert exp.kind == "mlp_vs_cnn", preset
         kind = get_kind(exp.kind)
         settings = [{**exp.settings, **run} for run in exp.runs]
+        seeds = sorted({s.get("system.seed") for s in settings})
         assert sorted((s["model.arch"], s["data.dataset"]) for s in settings) == sorted(
-            (a, d) for a in ("mlp", "cnn") for d in ("fashion_mnist", "cifar10"))
+            (a, d) for a in ("mlp", "cnn") for d in ("fashion_mnist", "cifar10") for _ in seeds)
+        if preset == "report":  # every seed-dependent lab on at least 3 seeds
+            assert len(seeds) >= 3
         for s in settings:
             kind.check_config(apply_overrides(kind.config_type(), s))
 
@@ -334,8 +337,10 @@ def test_replay_reads_both_folders_and_writes_the_table_figures_and_report(tmp_p
     report = (out / "REPORT.md").read_text()
     assert "## C.4 MLP vs CNN (experiment `mlp_vs_cnn`)" in report and "| Fashion-MNIST | MLP |" in report
     findings = json.loads((out / "findings.json").read_text())
-    assert {f["section"] for f in findings} == {"C.4"} and len(findings) == 3
+    assert {f["section"] for f in findings} == {"C.4"} and len(findings) == 4
     assert all(f["verdict"] != "not measured" for f in findings)
+    # every finding rests on the test images: a paired interval (or a Wilson one) over the folders' test split
+    assert all(f["n"] > 0 and f["interval"] is not None and not f["standin"] for f in findings)
 
 
 def test_replay_stops_on_bad_data_in_one_line_before_training(tmp_path):

@@ -262,23 +262,21 @@ def test_a_tiny_replay_writes_the_figures_the_gallery_and_the_report(tmp_path: P
     # every claim's verdict, re-derived from the runs' own records: chosen by validation, compared on test
     findings = {f["claim"]: f for f in json.loads((tmp_path / "runs" / "tinyclocks" / "findings.json").read_text())
                 if f["section"] == "C.5"}
-    from engine.studies import NOT_MEASURED, NOT_REPRODUCED, REPRODUCED
+    from engine.studies import NOT_MEASURED
     from engine.studies.part_c_lab5 import (classification_beats_regression, cyclic_beats_mse,
                                             two_heads_beat_classification)
 
     assert set(findings) == {c.text for c in (cyclic_beats_mse, classification_beats_regression,
                                              two_heads_beat_classification)}
-    final = {d.name: json.loads((d / "run.json").read_text())["final"] for d in out.iterdir() if d.is_dir()}
-    by_val = min((f for n, f in final.items() if n.startswith("classes=")), key=lambda f: f["val_error"])
-    regression, two = final["head=regression,loss=mse"], final["head=two_head"]
-    expected = {cyclic_beats_mse.text: NOT_MEASURED,  # no cyclic regression run here
-                classification_beats_regression.text:
-                    REPRODUCED if by_val["test_error"] < regression["test_error"] else NOT_REPRODUCED,
-                two_heads_beat_classification.text:
-                    REPRODUCED if two["test_error"] < by_val["test_error"] else NOT_REPRODUCED}
-    assert {text: f["verdict"] for text, f in findings.items()} == expected
-    for text, verdict in expected.items():
-        assert f"**Check — {text}**" in report and f"**{verdict}**" in report
+    # the tiny budget (a few epochs) is below the judged one: every claim is not measured, with the reason
+    assert {text: f["verdict"] for text, f in findings.items()} == dict.fromkeys(findings, NOT_MEASURED)
+    assert all(f["effect"] is None for f in findings.values())
+    assert "not judged at" in findings[two_heads_beat_classification.text]["measured"]
+    for text in findings:
+        assert f" — {text}**" in report
+    # the per-clock errors a paired test needs are in every run.json
+    record = json.loads((out / "head=two_head" / "run.json").read_text())
+    assert len(record["clocks"]["test"]["error"]) == len(record["clocks"]["test"]["true"]) > 0
 
 
 # ------------------------------------------------------------------ choosing the best run (figures)

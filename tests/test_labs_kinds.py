@@ -91,6 +91,12 @@ def test_digits_kind_replays(replayed):
                                                                  ("knn", "train"), ("knn", "test")]
         assert final["test_knn_accuracy"] == rows[3]["accuracy"] == rows[3]["correct"] / 30
         assert sum(map(sum, record["digits"]["confusion"]["knn/test"])) == 30
+        # per test digit: what a paired test of two classifiers over the same digits needs
+        saved = record["digits"]
+        assert len(saved["test_labels"]) == 30 and set(saved["test_predictions"]) == {"centre", "knn"}
+        assert np.mean(np.equal(saved["test_predictions"]["knn"], saved["test_labels"])) == pytest.approx(
+            final["test_knn_accuracy"])
+        assert record["data"]["standin"] is False  # a folder, not the embedded stand-in
     assert "embedding" in run_json(out, "digits", "space=pca")["digits"]
     table = json.loads((out / "digits" / "accuracy_table.json").read_text())
     assert [(r["space"], r["classifier"]) for r in table][:2] == [("256d", "centre"), ("256d", "centre")]
@@ -110,6 +116,8 @@ def test_perceptron_reads_the_same_folder_and_streams_epochs(replayed):
         assert history["step_loss"] == record["perceptron"]["updates"]  # misclassified examples per epoch
         assert record["final"]["test_accuracy"] == history["test_accuracy"][-1]
         assert record["final"]["train_accuracy"] > 0.5  # chance is 0.1
+        right = np.equal(record["perceptron"]["test_predictions"], record["perceptron"]["test_labels"])
+        assert len(right) == 30 and np.mean(right) == pytest.approx(record["final"]["test_accuracy"])
     assert "[perceptron/mode=batch] epoch 5/5" in result.output
     assert (out / "perceptron" / "accuracy_per_epoch.png").is_file()
     assert "| batch | 0.1 | 5 |" in (out / "perceptron" / "final_table.md").read_text()

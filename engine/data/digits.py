@@ -49,6 +49,7 @@ class DigitsSplits:
     y: dict[str, np.ndarray]  # split -> int64 (n,) in 0..9
     class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
     source: str = ""  # what the data is, for run.json and figures
+    standin: bool = False  # the embedded default (scikit-learn's digits), not the course's files
 
     @property
     def num_classes(self) -> int:
@@ -80,7 +81,7 @@ def load_digits(path: str | Path | None = None, cache_dir: str | Path = DEFAULT_
                 f"{split}_out.csv has {len(labels)} (one label per image expected)"
             )
         x[split], y[split] = images, labels
-    return DigitsSplits(x=x, y=y, class_names=list(CLASS_NAMES), source=source)
+    return DigitsSplits(x=x, y=y, class_names=list(CLASS_NAMES), source=source, standin=path is None)
 
 
 def _data_lines(path: Path) -> list[tuple[int, str]]:

@@ -30,7 +30,8 @@ def load(cfg, data_root: Path):
 
 
 def describe(data) -> dict:
-    return {"name": "digits", "source": data.source, "sizes": data.sizes(), "class_names": data.class_names}
+    return {"name": "digits", "source": data.source, "standin": data.standin, "sizes": data.sizes(),
+            "class_names": data.class_names}
 
 
 def preview(data) -> Preview:

@@ -41,7 +41,7 @@ def load(cfg: trainer.GenConfig, data_root: Path):
 
 def describe(data) -> dict:
     return {"name": "gen", "source": data.source, "sizes": data.sizes(), "image_size": data.size,
-            "stand_in": data.standin, "skipped_files": data.skipped,
+            "standin": data.standin, "skipped_files": data.skipped,
             "root": str(data.root) if data.root else None}
 
 

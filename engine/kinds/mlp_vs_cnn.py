@@ -26,7 +26,8 @@ def load(cfg: trainer.MLPvsCNNConfig, data_root: Path):
 
 
 def describe(data) -> dict:
-    return {"name": data.name, "source": data.source, "sizes": data.sizes(), "class_names": data.class_names,
+    return {"name": data.name, "source": data.source, "standin": data.standin, "sizes": data.sizes(),
+            "class_names": data.class_names,
             "image_shape": list(data.shape), "class_counts": data.class_counts()}
 
 

@@ -42,7 +42,8 @@ KIND = register(Kind(
     datasets={"xor": "built in: the four XOR points (no folder is read)"},
     load_data=load,
     data_key=lambda cfg: ("xor",),
-    describe_data=lambda data: {"name": "xor", "source": "the four XOR points (built in)", "sizes": {"train": 4}},
+    describe_data=lambda data: {"name": "xor", "source": "the four XOR points (built in)", "standin": False,
+                                "sizes": {"train": 4}},
     preview=preview,
     metrics=(
         Metric("loss", "mean squared error (mean over seeds)", "loss", "lower", fmt=".4f"),

@@ -242,7 +242,7 @@ def fit(cfg: DigitsConfig, data, session: kit.RunSession) -> kit.Fitted:
         return kit.Fitted("stopped", "stopped by request after the embedding")
     # -- the classifiers
     centres = class_centres(x["train"], data.y["train"], data.num_classes)
-    table, matrices = [], {}
+    table, matrices, test_predictions = [], {}, {}
     for step, classifier in enumerate(CLASSIFIERS, start=1):
         for split in ("train", "test"):
             if classifier == "centre":
@@ -252,6 +252,8 @@ def fit(cfg: DigitsConfig, data, session: kit.RunSession) -> kit.Fitted:
             table.append({"classifier": classifier, "space": space, "split": split,
                           **score(data.y[split], pred)})
             matrices[f"{classifier}/{split}"] = confusion(data.y[split], pred, data.num_classes).tolist()
+            if split == "test":  # per test digit: what a paired test over the same digits needs
+                test_predictions[classifier] = np.asarray(pred).astype(int).tolist()
         if session.tick(1, step, phases):
             return kit.Fitted("stopped", f"stopped by request after the {classifier} classifier")
     # -- record
@@ -259,7 +261,8 @@ def fit(cfg: DigitsConfig, data, session: kit.RunSession) -> kit.Fitted:
     session.epoch_end(1, metrics, (), time.perf_counter() - started)
     distances = centre_distances(centres)
     extra = {"table": table, "confusion": matrices, "centre_distances": distances.tolist(),
-             "closest_pairs": closest_pairs(distances)}
+             "closest_pairs": closest_pairs(distances), "test_predictions": test_predictions,
+             "test_labels": np.asarray(data.y["test"]).astype(int).tolist()}
     if space != "256d":
         extra["embedding"] = {"train": np.round(x["train"], 4).tolist(), "train_labels": data.y["train"].tolist()}
     return kit.Fitted("ok", "", extra={"digits": extra})

@@ -362,6 +362,12 @@ def fit(cfg: GenConfig, data: GenImages, session: kit.RunSession) -> kit.Fitted:
         "arch": m.arch, "size": data.size, "eval_samples": EVAL_SAMPLES, "pca_components": reference.components,
         "real_diversity": reference.diversity, "real_sharpness": reference.sharpness,
         "mean_image_recon": float(((test_float - train_float.mean(0, keepdims=True)) ** 2).mean()),
+        # the sample measures of references a generator must be told apart from: uniform noise in [-1, 1] and
+        # the mean training image repeated (two generators that learned nothing) and real training images
+        "noise": reference.measure(np.random.default_rng(cfg.system.seed).uniform(
+            -1.0, 1.0, (EVAL_SAMPLES, *test_float.shape[1:])).astype(test_float.dtype)),
+        "mean": reference.measure(np.repeat(train_float.mean(0, keepdims=True), EVAL_SAMPLES, axis=0)),
+        "real": reference.measure(train_float[:EVAL_SAMPLES]),
         "steps_per_epoch": steps, "batch_size": batch,
     }}
     del train_float, test_float

@@ -110,6 +110,18 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prep: Batches,
     return loss.item() / len(x), correct.item() / len(x)
 
 
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, prep: Batches, chunk: int = 1000) -> list[int]:
+    """The predicted class of every image of a split, in eval mode (what a paired test over examples needs)."""
+    model.eval()
+    out = []
+    for start in range(0, len(x), chunk):
+        with prep.autocast():
+            out.append(model(prep(x[start:start + chunk])).float().argmax(1).cpu())
+    model.train()
+    return torch.cat(out).tolist() if out else []
+
+
 # ------------------------------------------------------------------------ fit
 def fit(cfg: MLPvsCNNConfig, data: ImageSet, session: kit.RunSession) -> kit.Fitted:
     # setup: the device, the data as uint8 tensors, the seeded model and batch order
@@ -160,5 +172,8 @@ def fit(cfg: MLPvsCNNConfig, data: ImageSet, session: kit.RunSession) -> kit.Fit
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     extra = {"mlp_vs_cnn": {"arch": cfg.model.arch, "dataset": data.name, "parameters": count_parameters(model),
                             "image_shape": list(data.shape), "standin": data.standin,
-                            "normalise": {"mean": prep.mean.flatten().tolist(), "std": prep.std.flatten().tolist()}}}
+                            "normalise": {"mean": prep.mean.flatten().tolist(), "std": prep.std.flatten().tolist()},
+                            # per test image (the final weights): for a paired test of two models over one test set
+                            "test_predictions": predict(model, x["test"], prep),
+                            "test_labels": y["test"].cpu().tolist()}}
     return kit.Fitted(status, message, model=state, extra=extra)

@@ -179,4 +179,7 @@ def fit(cfg: PerceptronConfig, data, session: kit.RunSession) -> kit.Fitted:
     separated = result["train_accuracy"] == 1.0
     return kit.Fitted("ok", "", extra={"perceptron": {
         "epochs_run": result["epochs_run"], "separated": separated,
-        "updates": [h["updates"] for h in result["history"]]}})
+        "updates": [h["updates"] for h in result["history"]],
+        # per test digit (the final weights): what a paired test of two modes over the same digits needs
+        "test_predictions": predict(result["weights"], data.x["test"]).astype(int).tolist(),
+        "test_labels": np.asarray(data.y["test"]).astype(int).tolist()}})
