@@ -11,8 +11,8 @@ import math
 from collections import Counter
 from typing import Any, Callable
 
-from engine.studies import (BENCH, MISSING, Estimate, Outcome, Report, Records, claim, find, fmt, hist, measure, not_measured,
-                            over_seeds, per_seed, select, status_note, usable)
+from engine.studies import (BENCH, MISSING, Estimate, Outcome, Report, Records, claim, find, fmt, hist, measure,
+                            not_measured, over_seeds, per_seed, select, status_note, usable)
 
 LABEL = "Part A"
 TITLE = f"{LABEL} — MLPs on European cities"
@@ -76,8 +76,8 @@ def seed_of(runs: dict) -> str:
     return f"seed {first.get('seed', '?')}"
 
 
-@claim("A.1.1", "too high a learning rate (1) fails to learn", course="lr = 1 sits flat near chance loss (ln 27 ≈ 3.3)",
-       experiments=("lr",))
+@claim("A.1.1", "too high a learning rate (1) fails to learn",
+       course="lr = 1 sits flat near chance loss (ln 27 ≈ 3.3)", experiments=("lr",))
 def high_lr_fails(records: Records) -> Outcome:
     """The highest rate keeps more than half of the loss that the best other rate sheds from the untrained loss.
 
@@ -541,8 +541,10 @@ def residual_runs(records: Records) -> list[dict]:
 
 def residual_failures(runs: list[dict]) -> list[str]:
     """Seeds where the residual net is not above the learning bar (see ``residual_learns``)."""
-    return [f"seed {r.get('seed')}" for r in runs
-            if halfway(r, COURSE_BEST) is None or not (r.get("final") or {}).get("val_accuracy", 0) >= halfway(r, COURSE_BEST)]
+    def below(r: dict) -> bool:
+        bar, accuracy = halfway(r, COURSE_BEST), (r.get("final") or {}).get("val_accuracy")
+        return bar is None or accuracy is None or not accuracy >= bar
+    return [f"seed {r.get('seed')}" for r in runs if below(r)]
 
 
 @claim("A.2.6", "residual connections keep every layer's gradient within 1000x of the others "
@@ -563,8 +565,8 @@ def residual_gradients_even(records: Records) -> Outcome:
     est = over_seeds(spreads) if spreads else Estimate(math.inf, math.inf, math.inf, "t interval over seeds", 0)
     unmet = unmet_seeds(dead, "a plotted layer gets exactly zero (or a non-finite) gradient") or \
         unmet_seeds(residual_failures(runs), "the residual net did not learn")
-    return measure(f"log10 of the largest / smallest mean ‖grad‖² over layers {plotted_layers(runs[0])} (residual)",
-                   est, 3.0, "<", unmet=unmet)
+    return measure(f"log10 of the largest / smallest mean ‖grad‖² over layers {plotted_layers(runs[0])} "
+                   f"(residual)", est, 3.0, "<", unmet=unmet)
 
 
 @claim("A.2.6", "the residual network learns at depth 100 (validation accuracy at least halfway from chance to 0.93)",

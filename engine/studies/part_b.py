@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 
 from engine.io import read_json
-from engine.studies import (MISSING, Estimate, Outcome, Report, Records, claim, fmt, measure, not_measured, paired_examples,
-                            rate, status_note, usable)
+from engine.studies import (MISSING, Estimate, Outcome, Report, Records, claim, fmt, measure, not_measured,
+                            paired_examples, rate, status_note, usable)
 
 LABEL = "Part B"
 TITLE = f"{LABEL} — Real or fake"
