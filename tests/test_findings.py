@@ -427,3 +427,10 @@ def test_a_claim_is_judged_on_every_seed_and_inconclusive_when_they_disagree():
     assert (outcome.verdict, seeds) == (REPRODUCED, 1)
     outcome, seeds = judge_over_seeds(above_one, {"e": []})
     assert (outcome.verdict, seeds) == (NOT_MEASURED, 0)
+
+
+def test_the_gallery_picks_each_baseline_on_validation():
+    from engine.figures.images import best_of
+
+    assert best_of(TEST_PICKED["baselines"], "finetune")["config"]["optim"]["lr"] == 1e-4
+    assert best_of(NO_PREDICTIONS["baselines"], "finetune") is None  # a gallery needs the test predictions
