@@ -138,6 +138,8 @@ EXPLODING = [1e6] + [1.0] * 100
 ZERO = [0.0] * 101  # nothing flows (an untrained net of dead units)
 DEAD_BELOW_30 = [0.0 if i < 30 else 1.0 for i in range(101)]  # dead ReLUs at layer 30: zero below, not vanishing
 ZERO_AT_30 = [0.0 if i == 30 else 1.0 for i in range(101)]
+DEAD_AT_98 = [0.0] * 99 + [1.0, 1.0]  # only the last hidden layer (and the output layer) get a gradient
+VANISHING_THEN_DEAD = [0.0 if i < 30 else v for i, v in enumerate(VANISHING)]  # shrinks, then cut off
 # depth 10: the last hidden layer is 9 (small); the output layer 10 is not part of the ratio
 DEPTH_10 = [1e-6] + [1.0] * 8 + [1.0, 1e6]
 
@@ -242,17 +244,18 @@ CASES = [
     (larger_batches_better, batch_runs([0.97, 0.95, 0.93, 0.68]), NR, "effect -0.250", "reversed"),
     (larger_batches_better, batch_runs([0.68, 0.93, 0.95, 0.90]), NR, "1024: 0.900", "reversed"),
     (larger_batches_better, {"batch_size": batch_runs([0.9])["batch_size"][:1]}, NM, "", "other"),
-    (gradients_vanish, gradients(VANISHING), R, "log10 of layer 0 / layer 99 mean ‖grad‖² (plain); effect -9.900",
-     "reproduced"),
-    (gradients_vanish, gradients(ZERO), NR, "exactly zero", "untrained"),
-    (gradients_vanish, gradients(DEAD_BELOW_30), NR, "dead units", "untrained"),
+    (gradients_vanish, gradients(VANISHING), R, "/ layer 99's (plain); effect -9.900", "reproduced"),
+    (gradients_vanish, gradients(ZERO), NR, "a dead net", "untrained"),
+    (gradients_vanish, gradients(DEAD_AT_98), NR, "a dead net", "untrained"),
+    (gradients_vanish, gradients(DEAD_BELOW_30), NR, "exactly zero at and below layer 29 (dead units)", "untrained"),
+    (gradients_vanish, gradients(VANISHING_THEN_DEAD), R, "exactly zero at and below layer 29", "other"),
     (gradients_vanish, gradients(EXPLODING), NR, "effect 6.000", "reversed"),
     (gradients_vanish, gradients(EVEN), NR, "effect 0.000", "reversed"),
-    (gradients_vanish, gradients(DEPTH_10), R, "layer 0 / layer 9", "other"),
+    (gradients_vanish, gradients(DEPTH_10), R, "/ layer 9's", "other"),
     (gradients_vanish, gradients(VANISHING, batchnorm=True), NM, "", "other"),
     (gradients_vanish, over(lambda s, j: {"gradients": [record(model={"depth": 100}, seed=s)]}), NM, "", "other"),
     (batchnorm_gradients_explode, gradients(EXPLODING, batchnorm=True), R, "effect 6.000", "reproduced"),
-    (batchnorm_gradients_explode, gradients(ZERO, batchnorm=True), NR, "exactly zero", "untrained"),
+    (batchnorm_gradients_explode, gradients(ZERO, batchnorm=True), NR, "a dead net", "untrained"),
     (batchnorm_gradients_explode, gradients(VANISHING, batchnorm=True), NR, "effect -9.900", "reversed"),
     (batchnorm_gradients_explode, gradients(EXPLODING), NM, "", "other"),
     (residual_gradients_even, gradients(EVEN, residual=True), R, "over layers [0, 30, 60, 90, 95, 99]", "reproduced"),

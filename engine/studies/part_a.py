@@ -490,48 +490,52 @@ def mean_layer(record: dict, layer: int) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def gradient_logs(records: Records, label: str) -> tuple[list[float], list[str], dict | None]:
-    """Per seed, log10 of layer 0's mean ‖grad‖² over the last hidden layer's, for one of `GRADIENT_RUNS`; the
-    seeds whose plotted layers get exactly zero (dead ReLUs: no gradient flows, which is not a vanishing one) or a
-    non-finite gradient; and the first seed's run."""
-    logs, dead, first = [], [], None
-
-    def one(rs: Records) -> dict | None:
-        return find(rs, "gradients", **GRADIENT_RUNS[label])
-
-    for r in seeds(records, one):
-        means = [mean_layer(r, i) for i in sorted(set(plotted_layers(r)) | {last_layer(r)})]
+def gradient_logs(records: Records, label: str) -> tuple[list[float], list[str], list[str], dict | None]:
+    """Per seed, log10 of the mean ‖grad‖² of the lowest layer that still gets a gradient over the last hidden
+    layer's, for one of `GRADIENT_RUNS`. A layer whose gradient is exactly zero (or not finite) is cut off by dead
+    ReLUs: no gradient flows below it, which is not a gradient that shrinks, so the ratio starts above it; a seed
+    where no layer below the last hidden one gets a gradient is dead (listed). Returns the logs, notes on the
+    seeds cut off, the dead seeds and the first seed's run."""
+    logs, cut, dead, first = [], [], [], None
+    for r in seeds(records, lambda rs: find(rs, "gradients", **GRADIENT_RUNS[label])):
+        top = last_layer(r)
+        means = [mean_layer(r, i) for i in range(top + 1)]
         if any(m is None for m in means):
             continue
         first = first or r
-        if not all(math.isfinite(m) and m > 0 for m in means):
-            dead.append(f"seed {r.get('seed')}")
+        zero = max((i for i, m in enumerate(means) if not (math.isfinite(m) and m > 0)), default=-1)
+        if zero >= top - 1:
+            dead.append(f"seed {r.get('seed')}: none below layer {top}")
             continue
-        logs.append(math.log10(mean_layer(r, 0) / mean_layer(r, last_layer(r))))
-    return logs, dead, first
+        if zero >= 0:
+            cut.append(f"seed {r.get('seed')}: exactly zero at and below layer {zero} (dead units)")
+        logs.append(math.log10(means[zero + 1] / means[top]))
+    return logs, cut, dead, first
 
 
 def gradient_claim(records: Records, label: str, margin: float, side: str) -> Outcome:
-    logs, dead, first = gradient_logs(records, label)
+    logs, cut, dead, first = gradient_logs(records, label)
     if first is None:
         return not_measured()
     est = over_seeds(logs) if logs else Estimate(math.nan, math.nan, math.nan, "t interval over seeds", 0)
-    return measure(f"log10 of layer 0 / layer {last_layer(first)} mean ‖grad‖² ({label})", est, margin, side,
-                   unmet=unmet_seeds(dead, "a plotted layer gets exactly zero (or a non-finite) gradient: dead "
-                                           "units, not a gradient that shrinks"))
+    return measure(f"log10 of the mean ‖grad‖² of the lowest layer that gets a gradient (layer 0 unless dead "
+                   f"units cut it off) / layer {last_layer(first)}'s ({label})" + "".join(f"; {c}" for c in cut),
+                   est, margin, side,
+                   unmet=unmet_seeds(dead, "no gradient flows below the last hidden layer: a dead net, not a "
+                                           "gradient that shrinks"))
 
 
 @claim("A.2.5", "early layers' gradients vanish at depth 100", course="early layers' gradients vanish",
        experiments=("gradients",))
 def gradients_vanish(records: Records) -> Outcome:
-    """Layer 0's gradient is over 1000x smaller than the last hidden layer's (log10 ratio < −3), none zero."""
+    """The gradient reaching the early layers is over 1000x smaller than the last hidden layer's (log10 < −3)."""
     return gradient_claim(records, "plain", -3.0, "<")
 
 
 @claim("A.2.6", "with BatchNorm the early gradients explode instead",
        course="BatchNorm made them explode instead", experiments=("gradients",))
 def batchnorm_gradients_explode(records: Records) -> Outcome:
-    """Layer 0's gradient is over 1000x larger than the last hidden layer's (log10 ratio > 3)."""
+    """The gradient reaching the early layers is over 1000x larger than the last hidden layer's (log10 > 3)."""
     return gradient_claim(records, "BatchNorm", 3.0, ">")
 
 
