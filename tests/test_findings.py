@@ -61,6 +61,7 @@ LR_FLAT = lr_set({1.0: 3.3, 0.01: 3.3, 0.001: 3.3, 1e-5: 3.3})  # untrained: fla
 LR_PRIOR = lr_set({1.0: 2.81, 0.01: 2.80, 0.001: 2.80, 1e-5: 2.82})  # every rate at the class prior's loss
 LR_REVERSED = lr_set({1.0: 0.2, 0.01: 0.5, 0.001: 0.6, 1e-5: 0.3})
 LR_LOW_FLAT = lr_set({1.0: 3.3, 0.01: 0.3, 0.001: 0.4, 1e-5: 3.3})  # 1e-5 does not move at all
+LR_DIVERGED = lr_set({1.0: float("nan"), 0.01: 0.3, 0.001: 0.4, 1e-5: 3.0})  # lr 1's loss became NaN
 LR_AT_20 = lr_set({1.0: 3.3, 0.01: 0.3, 0.001: 0.4, 1e-5: 3.0}, epochs=20)
 LR_ONE = {"lr": [r for r in LR_AS_STUDY["lr"] if r["config"]["optim"]["lr"] == 1.0]}
 LR_ONLY_BATCHNORM = lr_set({1.0: 3.3, 0.01: 0.3, 0.001: 0.4, 1e-5: 3.0}, batchnorm=True)
@@ -201,6 +202,7 @@ CASES = [
     (high_lr_fails, LR_FLAT, NR, "no other learning rate learned", "untrained"),
     (high_lr_fails, LR_PRIOR, NR, "no other learning rate learned", "untrained"),
     (high_lr_fails, LR_REVERSED, NR, "effect -", "reversed"),
+    (high_lr_fails, LR_DIVERGED, R, "lr = 1: final val loss — vs 0.300", "other"),  # a NaN loss failed too
     (high_lr_fails, LR_AT_20, R, "judged at 20 epochs where the course trained 50", "other"),
     (high_lr_fails, LR_ONE, NM, "", "other"),
     (high_lr_fails, LR_ONLY_BATCHNORM, NM, "", "other"),
