@@ -87,7 +87,6 @@ def test_report_has_every_section_and_a_verdict_for_every_finding(replayed):
     assert len(findings) == 18
     # one seed: a claim whose interval is over seeds is inconclusive; Part B's are paired over the test images
     assert {f["verdict"] for f in findings} <= {"reproduced", "not reproduced", "inconclusive", "not measured"}
-    print("\n".join(f"{f['section']} {f['claim']}: {f['verdict']} -- {f['measured']}" for f in findings))
     measured = [f for f in findings if f["verdict"] != "not measured"]
     assert len(measured) >= 15, [f for f in findings if f["verdict"] == "not measured"]
     for f in findings:
