@@ -85,7 +85,8 @@ def test_report_has_every_section_and_a_verdict_for_every_finding(replayed):
     assert positions == sorted(positions), "sections are not in STUDY's order"
     findings = json.loads((out / "findings.json").read_text())
     assert len(findings) == 18
-    assert {f["verdict"] for f in findings} <= {"reproduced", "not reproduced", "not measured"}
+    # one seed: a claim whose interval is over seeds is inconclusive; Part B's are paired over the test images
+    assert {f["verdict"] for f in findings} <= {"reproduced", "not reproduced", "inconclusive", "not measured"}
     measured = [f for f in findings if f["verdict"] != "not measured"]
     assert len(measured) >= 15, [f for f in findings if f["verdict"] == "not measured"]
     for f in findings:

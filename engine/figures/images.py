@@ -13,6 +13,7 @@ import numpy as np
 
 from engine.figures import FigureContext, rankable, save
 from engine.io import write_json, write_text
+from engine.studies.part_b import chosen_on_validation
 
 MODE_LABELS = {
     "xgboost": "XGBoost (pixels)",
@@ -106,9 +107,9 @@ def lr_table(records: list[dict], out: Path, spec: dict, title: str, ctx: Any) -
 
 
 def best_of(records: list[dict], mode: str) -> dict | None:
-    members = [r for r in rankable(records) if mode_of(r) == mode and test_accuracy(r) is not None
-               and (r.get("predictions") or {}).get("test")]
-    return max(members, key=test_accuracy) if members else None
+    """The baseline's run with the learning rate chosen on validation (as the report's comparisons choose it)."""
+    return chosen_on_validation([r for r in rankable(records) if mode_of(r) == mode and test_accuracy(r) is not None
+                                 and (r.get("predictions") or {}).get("test")])
 
 
 def gallery_rows(better: dict, worse: dict) -> list[dict]:
