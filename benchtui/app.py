@@ -123,7 +123,9 @@ class BenchApp(App):
             self.switch_screen(name)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(SCREEN_CLASSES, self.BINDINGS))
+        from benchtui.screens.runs import CurvesModal
+
+        self.push_screen(HelpScreen({**SCREEN_CLASSES, "run view": CurvesModal}, self.BINDINGS))
 
     def action_screen_action(self, name: str, action: str) -> None:
         """Show screen ``name`` and run one of its actions there."""

@@ -4,6 +4,7 @@ tests can check it directly."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,8 +94,11 @@ class SetupState:
     def set_value(self, key: str, text: str) -> str | None:
         """Set (or with empty text, clear) one config value from its field's
         text; returns the problem (also recorded for ``validate``) or None."""
-        self.edited = True
         key = resolve_key(self.config_type, key)
+        with self._editing(key):
+            return self._set_value(key, text)
+
+    def _set_value(self, key: str, text: str) -> str | None:
         if text.strip() == "":
             self.settings.pop(key, None)
             return self._typed(key, None)
@@ -106,12 +110,32 @@ class SetupState:
         self.set_field(key, value)
         return self._typed(key, None)
 
+    @contextlib.contextmanager
+    def _editing(self, *fields: str):
+        """Marks the setup ``edited`` when the block changed what runs (a
+        field that shows its loaded value again, on mount, changes nothing)."""
+        def snapshot():
+            return repr((self.settings, self.grid, self.zipped, self.extra_runs,
+                         {f: self.typed.get(f) for f in fields}))
+
+        before = snapshot()
+        try:
+            yield
+        finally:
+            if snapshot() != before:
+                self.edited = True
+
     def set_field(self, key: str, value: Any) -> None:
         """A typed value (a switch, a choice); the default is not stored."""
-        self.edited = True
         from engine.config import get_value
 
-        if value == get_value(self.config_type(), key) and key not in self.swept():
+        with self._editing(key):
+            self._set_field(key, value, get_value)
+
+    def _set_field(self, key: str, value: Any, get_value) -> None:
+        if key in self.settings and self.settings[key] == value and type(self.settings[key]) is type(value):
+            pass  # as it was (a loaded preset may set a default value: it stays)
+        elif value == get_value(self.config_type(), key) and key not in self.swept():
             self.settings.pop(key, None)
         else:
             self.settings[key] = value
@@ -148,7 +172,10 @@ class SetupState:
         grid over ``system.seed``). A row that does not parse is a problem
         under that row: it never silently drops an axis. The explicit runs
         are kept as they are."""
-        self.edited = True
+        with self._editing():
+            self._set_sweep_rows(rows, seeds)
+
+    def _set_sweep_rows(self, rows: list[tuple[str, str, str, str]], seeds: str = "") -> None:
         self.grid, self.zipped = {}, {}
         self.sweep_fields = {}
         for name in [f for f in self.typed if f.startswith(("grid-", "zip-")) or f == "seeds"]:
@@ -182,11 +209,12 @@ class SetupState:
     def set_run(self, index: int, text: str) -> str | None:
         """Replace explicit run ``index`` by ``key=value; key=value`` (empty:
         a run with the experiment's values only)."""
-        self.edited = True
         try:
             run = parse_run(self.config_type, text)
         except BenchError as exc:
             return self._typed(f"run-{index}", str(exc))
+        if run != self.extra_runs[index]:
+            self.edited = True
         self.extra_runs[index] = run
         return self._typed(f"run-{index}", None)
 
@@ -207,6 +235,15 @@ class SetupState:
                 if value not in out.setdefault(key, []):
                     out[key].append(value)
         return out
+
+    def swept_marks(self) -> dict[str, tuple[list, bool]]:
+        """Every swept key: its values, and whether every run sweeps it (then
+        a single value set for it would never run)."""
+        try:
+            runs = self.runs()
+        except BenchError:
+            runs = []
+        return {key: (values, bool(runs) and all(key in run for run in runs)) for key, values in self.swept().items()}
 
     def field_of(self, key: str | None, run: dict) -> str:
         """The field that shows a problem with ``key`` in ``run``: its sweep
@@ -322,10 +359,10 @@ def validate(state: SetupState) -> dict[str, str]:
     or ``sweep`` for the sweep as a whole). Empty: what the screen shows is
     exactly what runs."""
     problems = dict(state.typed)
-    swept = state.swept()
+    swept = state.swept_marks()
     for key in state.settings:
-        if key in swept:
-            values = ", ".join(shown_value(v) for v in swept[key])
+        if key in swept and swept[key][1]:  # every run sweeps it: a single value would never run
+            values = ", ".join(shown_value(v) for v in swept[key][0])
             problems.setdefault(key, f"{key} is swept ({values}) on the Sweep tab: remove it there to set one value")
     folder = state.settings.get("data.path")
     if folder and not Path(str(folder)).expanduser().is_dir():
@@ -336,7 +373,7 @@ def validate(state: SetupState) -> dict[str, str]:
         problems.setdefault("sweep", str(exc))
         return problems
     kind = get_kind(state.kind)
-    settings = {k: v for k, v in state.settings.items() if k not in swept}
+    settings = state.settings
     for run in runs:  # the kind's own check, on every run's config
         try:
             kind.check_config(apply_overrides(state.config_type(), {**settings, **run}))

@@ -25,7 +25,7 @@ from benchtui.screens.help import HelpScreen
 from benchtui.screens.monitor import MonitorScreen
 from benchtui.screens.runs import CurvesModal, RunsScreen
 from benchtui.screens.setup import LoadPreset, SavePreset, SetupScreen
-from benchtui.setup_state import SetupState, choice_value
+from benchtui.setup_state import SetupState, choice_value, validate
 from engine.preset import load_preset
 from engine.study import ReplayOptions, plan
 from tests.test_cli import write_cities
@@ -212,8 +212,8 @@ def test_load_preset_in_setup_and_run_it(bench):
             assert prompts[1].startswith("tiny.toml › lr  (2 runs) Learning rate")
             if options.highlighted != 1:
                 await press(pilot, "down", until=lambda: options.highlighted == 1)
-            data_path = app.get_screen("setup").query_one("#data-path", Input)
-            await press(pilot, "enter", until=lambda: on(app, SetupScreen)() and data_path.value == str(bench.cities),
+            await press(pilot, "enter", until=lambda: on(app, SetupScreen)() and app.setup_state.name == "tiny"
+                        and app.screen.query_one("#data-path", Input).value == str(bench.cities),
                         what="the preset to load")
             summary = app.screen.query_one("#data-summary", Static)
             await wait_until(lambda: "train 90" in static_text(summary), what="the preset's data to load")
@@ -260,13 +260,11 @@ def test_loading_a_preset_keeps_its_explicit_runs(bench):
         app = bench.app()
         async with app.run_test(size=(80, 24)) as pilot:
             await app.workers.wait_for_complete()
-            data_path = app.get_screen("setup").query_one("#data-path", Input)
-            for index in (0, 1):  # a.toml (a grid), then b.toml (grid + one explicit run)
+            for index, name in ((0, "tiny"), (1, "mixed")):  # a.toml (a grid), then b.toml (grid + one explicit run)
                 await press(pilot, "l", until=on(app, LoadPreset))
                 app.screen.query_one(OptionList).highlighted = index
-                data_path.value = ""  # set again by the load, as its last step
-                await press(pilot, "enter", until=lambda: on(app, SetupScreen)() and data_path.value,
-                            what="the preset to load")
+                await press(pilot, "enter", until=lambda: on(app, SetupScreen)() and app.setup_state.name == name
+                            and app.screen.query_one("#data-path", Input).value, what="the preset to load")
                 await app.workers.wait_for_complete()
                 await pilot.pause()
             state = app.setup_state
@@ -491,7 +489,7 @@ def test_every_field_of_every_kind_is_what_runs(bench):
                     for key in ("optim.epochs", "model.depth", "model.width"):
                         screen.query_one(f"#{field_id(key)}").value = typed[key]
                 await pilot.pause()
-                assert screen.check() == [], kind.name
+                assert validate(app.setup_state) == {}, kind.name
                 state = replace(app.setup_state, others=[])
                 exp = load_preset(state.save(bench.root / f"{kind.name}.toml")).experiments[0]
                 cfg = apply_overrides(kind.config_type(), {**exp.settings, **exp.runs[0]})
@@ -543,7 +541,7 @@ def test_a_misspelt_sweep_key_or_bad_value_blocks_the_run_with_its_error_under_t
             screen.query_one("#f-optim--epochs", Input).value = "3"
             await pilot.pause()
             assert "batch_size must be at least 1" in static_text(screen.query_one("#e-optim--batch_size", Static))
-            assert screen.problems() and "problem" in static_text(screen.query_one("#run-count", Static))
+            assert validate(app.setup_state) and "problem" in static_text(screen.query_one("#run-count", Static))
             await press(pilot, "ctrl+r")
             assert not app.sweep_running and not bench.runs.exists()
 
@@ -698,7 +696,7 @@ def test_seeds_become_a_grid_over_the_seed_and_count_in_the_runs(bench):
             screen.query_one("#seeds", Input).value = "42, x"
             await pilot.pause()
             assert static_text(screen.query_one("#seeds-error", Static)).startswith("✗")
-            assert screen.problems()
+            assert validate(app.setup_state)
             screen.query_one("#seeds", Input).value = ""
             await pilot.pause()
             assert "2 runs" in static_text(screen.query_one("#run-count", Static))
@@ -719,11 +717,10 @@ def test_a_loaded_experiment_that_sweeps_a_form_key_runs(bench):
             await app.workers.wait_for_complete()
             app.load_setup(bench.presets / "tiny.toml", "lr")
             setup = app.screen
-            setup.query_one("#executor").value = "local"  # two units: auto would start worker processes for 2 tiny runs
-            await setup.rebuild_forms()
-            setup.fill_sweep()
+            app.setup_state.executor = "local"  # two units: auto would start worker processes for 2 tiny runs
+            await setup.rebuild()
             await pilot.pause()
-            assert setup.problems() == []
+            assert validate(app.setup_state) == {}
             assert "model.batchnorm" not in app.setup_state.settings
             await press(pilot, "ctrl+r", until=lambda: app.sweep_result is not None)
             assert app.sweep_result.counts == {"ok": 2}

@@ -297,7 +297,7 @@ class MonitorScreen(Screen):
 
     # --------------------------------------------------------------- actions
     def action_stop(self) -> None:
-        self.run_action("app.stop")
+        self.app.action_stop()
 
     def action_zoom(self) -> None:
         zoom_next(self)

@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
-from textual.widgets import (Button, Footer, Header, Input, Label, OptionList, Select, Static, TabbedContent,
+from textual.widgets import (Tabs, Button, Footer, Header, Input, Label, OptionList, Select, Static, TabbedContent,
                              TabPane)
 from textual.widgets.option_list import Option
 from textual_plotext import PlotextPlot
@@ -216,16 +216,12 @@ class DatasetPane(SetupPane):
         self.state.set_value("data.path", event.value)
         self.edited("data.path")
 
-    @on(Input.Submitted, "#data-path")
-    @on(Input.Blurred, "#data-path")
+    @on(Input.Submitted)
+    @on(Input.Blurred)
     def _left(self) -> None:
-        """The folder is applied when it is left (or on enter), not only on enter."""
+        """The folder and the ``data.*`` values are applied to the preview when
+        a field is left (or on enter): it shows the data that will train."""
         self.reload()
-
-    @on(SetupPane.Edited)
-    def _data_value(self, event: SetupPane.Edited) -> None:
-        if event.field.startswith("data.") and event.field != "data.path":
-            self.reload()  # e.g. the clocks' data.size: the preview shows what will train
 
     def reload(self) -> None:
         path = str(self.state.settings.get("data.path", ""))
@@ -368,7 +364,7 @@ class SetupScreen(Screen):
     @on(SetupPane.Edited)
     def _edited(self, event: SetupPane.Edited) -> None:
         if event.structure:  # the swept keys are marked on every form
-            swept = self.state.swept()
+            swept = self.state.swept_marks()
             for form in self.query(ConfigForm):
                 form.swept = swept
         self.problems = validate(self.state)
@@ -400,7 +396,13 @@ class SetupScreen(Screen):
         """Compose the panes anew from the state (a loaded preset, another kind)."""
         self.tab = self.query_one(TabbedContent).active or "dataset"
         await self.recompose()
+        self.set_focus(self.query_one(TabbedContent).query_one(Tabs))  # not a widget the recompose removed
         self.problems = validate(self.state)
+        self.call_after_refresh(self._loaded)
+
+    def _loaded(self) -> None:
+        """Fields that show their loaded values post changes on mount: those are not edits."""
+        self.state.edited = False
 
     # ----------------------------------------------------------- actions
     def action_tab(self, name: str) -> None:
@@ -408,7 +410,7 @@ class SetupScreen(Screen):
 
     @on(Button.Pressed, "#run")
     def action_run(self) -> None:
-        self.run_action("app.run")
+        self.app.action_run()
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:

@@ -113,8 +113,8 @@ class SeriesChart(PlotextPlot):
         old_y.extend(ys)
         self.dirty = True
 
-    def set_series(self, name: str, xs: list[float], ys: list[float]) -> None:
-        self.colours.setdefault(name, colour(len(self.series)))
+    def set_series(self, name: str, xs: list[float], ys: list[float], colour_code: int | None = None) -> None:
+        self.colours[name] = colour(len(self.series)) if colour_code is None else colour_code
         self.series[name] = (list(xs), list(ys))
         self.dirty = True
 

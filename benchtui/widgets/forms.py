@@ -115,7 +115,7 @@ class ConfigForm(SetupPane):
         self.keys = [key for key, _d, _t in describe_keys(self.config_type)
                      if key.split(".")[0] in sections and key != "data.dataset" and key not in skip]
         self.texts: dict[str, str] = {}  # what was typed, kept when the form is redrawn
-        self.set_reactive(ConfigForm.swept, state.swept())
+        self.set_reactive(ConfigForm.swept, state.swept_marks())
 
     def choices(self, key: str) -> tuple | None:
         ftype = self.types[key]
@@ -126,11 +126,13 @@ class ConfigForm(SetupPane):
         for key in self.keys:
             default = get_value(self.defaults, key)
             value = self.state.settings.get(key)
-            swept = key in self.swept
+            values, every_run = self.swept.get(key, ([], False))
+            swept = key in self.swept and every_run
             with Horizontal(classes="form-row"):
-                yield Label(("⟳ " if swept else "") + key, classes="form-key" + (" -swept" if swept else ""))
+                yield Label(("⟳ " if key in self.swept else "") + key,
+                            classes="form-key" + (" -swept" if key in self.swept else ""))
                 if swept:  # whatever the type: a text field, empty, that shows the sweep's values
-                    values = ", ".join(shown_value(v) for v in self.swept[key])
+                    values = ", ".join(shown_value(v) for v in values)
                     yield Input(value=self.texts.get(key, shown_text(value)), placeholder=f"swept: {values}",
                                 compact=True, id=field_id(key), name=key, classes="field")
                 elif self.types[key] is bool:
@@ -144,7 +146,11 @@ class ConfigForm(SetupPane):
                                 placeholder=f"default {shown_text(default) or '(empty)'}",
                                 compact=True, id=field_id(key), name=key, classes="field")
             if swept:
-                yield Static(f"swept on the Sweep tab ({len(self.swept[key])} values); set it there",
+                yield Static(f"swept on the Sweep tab ({len(self.swept[key][0])} values); set it there",
+                             classes="form-swept", markup=False)
+            elif key in self.swept:
+                shown = ", ".join(shown_value(v) for v in self.swept[key][0])
+                yield Static(f"swept in some runs ({shown}, Sweep tab); this value is for the others",
                              classes="form-swept", markup=False)
             yield Static(helps.get(key, ""), classes="form-help", markup=False)
             yield Static("", classes="field-error", id=error_id(key), name=key)
