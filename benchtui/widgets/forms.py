@@ -274,5 +274,6 @@ class ExplicitRuns(SetupPane):
         self.state.remove_run(index)
         await self.recompose()
         self.edited("sweep", structure=True)
-        if self.state.extra_runs:
-            self.query(".explicit-run").results(Input).__next__().focus()
+        runs = self.query(".explicit-run")
+        if runs:  # the keyboard stays in the list
+            runs[min(index, len(runs) - 1)].focus()
