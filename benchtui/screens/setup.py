@@ -55,7 +55,7 @@ class LoadPreset(ModalScreen[tuple[Path, str] | None]):
                                      f"{path}::{exp.name}", False))
         with Vertical(id="modal-box"):
             yield Label(f"Load a preset experiment from {escape(str(self.folder))}/", id="load-title")
-            yield Label("[dim]type to filter · ↓ enter loads · esc cancels[/]")
+            yield Label("[dim]type to filter · ↓ to the list · enter loads · esc cancels[/]")
             yield Input(placeholder="filter: words in the file, experiment or title", id="preset-filter",
                         compact=True)
             yield OptionList(*self.options(""), id="preset-list")
@@ -67,8 +67,8 @@ class LoadPreset(ModalScreen[tuple[Path, str] | None]):
                 if all(w in prompt.lower() for w in words)]
 
     def on_mount(self) -> None:
+        self.query_one("#preset-filter", Input).focus()  # typing filters at once
         listing = self.query_one("#preset-list", OptionList)
-        listing.focus()
         listing.highlighted = next((i for i, (_p, _i, d) in enumerate(self.entries) if not d), None)
 
     @on(Input.Changed, "#preset-filter")
@@ -81,17 +81,10 @@ class LoadPreset(ModalScreen[tuple[Path, str] | None]):
 
     @on(Input.Submitted, "#preset-filter")
     def _filter_done(self) -> None:
-        self.query_one("#preset-list", OptionList).focus()
-
-    def on_key(self, event) -> None:
-        """Typing a letter while the list has focus goes to the filter."""
+        """Enter in the filter loads the highlighted experiment (↓ moves into the list)."""
         listing = self.query_one("#preset-list", OptionList)
-        if listing.has_focus and event.character and event.character.isprintable() and not event.character.isspace():
-            field = self.query_one("#preset-filter", Input)
-            field.focus()
-            field.insert_text_at_cursor(event.character)
-            event.stop()
-            event.prevent_default()
+        if listing.highlighted is not None:
+            listing.action_select()
 
     def action_list_focus(self) -> None:
         self.query_one("#preset-list", OptionList).focus()
