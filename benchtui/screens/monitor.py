@@ -59,7 +59,10 @@ def shorten_name(name: str, width: int) -> str:
         for candidate in (f"{head}{sep}{short}", short):
             if len(candidate) <= width:
                 return candidate
-    short = ",".join(short_parts)
+    values = ",".join(part.partition("=")[2] or part for part in parts)  # the values alone, in order
+    if len(values) <= width:
+        return values
+    short = values
     if width < 3:
         return short[:width]
     left = (width - 1) // 2
@@ -134,8 +137,6 @@ class RunRow(Horizontal):
         self.show_info()
 
     def show_info(self) -> None:
-        if not self.is_mounted:
-            return
         style = {"ok": "green", "diverged": "yellow", "pruned": "magenta", "running": ""}.get(self.status, "red")
         status = f"ep {self.epoch}" if self.status == "running" and self.epoch else self.status
         self.info.update(Text.assemble((status, style), f" {self.shown}"))

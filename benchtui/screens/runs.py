@@ -30,7 +30,7 @@ from engine.runs import scan_runs
 COLUMNS = ("✓", "run", "primary", "second", "status", "experiment", "time s")
 NAME_COLUMN = 1
 METRIC_COLUMNS = (2, 3)
-OTHER_WIDTH = 58  # what the columns other than the run's name take at most, cell padding included
+OTHER_WIDTH = 56  # what the columns other than the run's name take at most, cell padding included
 
 
 def shown_value(value) -> str:
