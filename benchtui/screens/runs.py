@@ -58,14 +58,7 @@ def short_names(names: list[str], width: int) -> dict[str, str]:
 
 def config_text(record: dict) -> str:
     """The run's whole config, one ``key=value`` per item, numbers rounded."""
-    def shown(value) -> str:
-        if isinstance(value, float):
-            return format(value, ".4g")
-        if isinstance(value, (list, tuple)):
-            return ",".join(shown(v) for v in value)
-        return str(value)
-
-    items = [f"{key}={shown(value)}" for key, value in flatten(record.get("config", {})).items() if value != ""]
+    items = [f"{key}={shown_value(value)}" for key, value in flatten(record.get("config", {})).items() if value != ""]
     where = "archived: " if record.get("_archived") else ""
     return f"{where}{record.get('experiment', '?')}/{record.get('name', '?')}:  " + "  ".join(items)
 
@@ -159,7 +152,8 @@ class CurvesModal(ModalScreen[None]):
         table = self.query_one("#diff-table", DataTable)
         if len(self.records) > 1:
             diff = differing(self.records)
-            table.add_columns("config key", *[r.get("name", "?")[:18] for r in self.records])
+            heads = short_names([r.get("name", "?") for r in self.records], 20)  # never cut to ambiguity
+            table.add_columns("config key", *[heads[r.get("name", "?")] for r in self.records])
             for key, values in diff.items():
                 table.add_row(key, *[shown_value(v) for v in values])
             if not diff:
