@@ -1013,3 +1013,16 @@ def test_long_run_names_are_never_cut_to_ambiguity_at_80_columns(bench):
             assert "■ e/" in static_text(legend)
 
     asyncio.run(scenario())
+
+
+def test_replay_uses_the_runs_folder_given_before_the_command(bench):
+    """``benchtui --runs-dir X replay P`` writes to X (it silently wrote to ./runs)."""
+    from click.testing import CliRunner
+
+    from benchtui.cli import cli
+
+    preset = bench.preset(tiny_preset(bench.cities, epochs=1, lrs="[0.01]"))
+    result = CliRunner().invoke(cli, ["--runs-dir", str(bench.runs), "--data-root", str(bench.data_root),
+                                      "replay", str(preset), "--no-ui", "--executor", "local"])
+    assert result.exit_code == 0, result.output
+    assert (bench.runs / "tiny" / "lr" / "lr=0.01" / "run.json").is_file()
