@@ -216,7 +216,7 @@ class SweepRows(SetupPane):
         with Horizontal(classes="form-row"):
             yield Label("seeds", classes="form-key")
             yield Input(", ".join(str(v) for v in state.grid.get(SEED_KEY, [])), id="seeds", compact=True,
-                        placeholder="e.g. 42, 43, 44: every run once per seed (empty: one seed)",
+                        placeholder="e.g. 42, 43, 44: grid and zip runs once per seed (empty: one)",
                         classes="sweep-values field", name="seeds")
         yield Static("", id="seeds-error", classes="field-error", name="seeds")
 
