@@ -16,6 +16,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
 from textual.binding import Binding
+from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 
 from benchtui import messages
@@ -24,7 +25,7 @@ from benchtui.screens.help import HelpScreen
 from benchtui.screens.monitor import MonitorScreen
 from benchtui.screens.runs import RunsScreen
 from benchtui.screens.setup import SetupScreen
-from benchtui.setup_state import SetupState
+from benchtui.setup_state import SetupState, validate
 from benchtui.sink import TuiSink
 from engine.errors import BenchError
 
@@ -75,11 +76,17 @@ SCREEN_CLASSES = {"setup": SetupScreen, "monitor": MonitorScreen, "runs": RunsSc
 
 
 class BenchApp(App):
+    """The lab bench. The setup is ``setup_state`` (UI-free); a sweep runs
+    in a thread worker whose engine events the TUI sink posts to the
+    Monitor as messages; ``sweep_status`` is reactive (the Monitor watches
+    it)."""
+
     TITLE = "benchtui"
     SUB_TITLE = "a terminal lab bench"
     CSS_PATH = "benchtui.tcss"
     SCREENS = SCREEN_CLASSES
     COMMANDS = App.COMMANDS | {BenchCommands}
+    sweep_status: reactive[str] = reactive("no sweep yet: set one up on the Setup screen (1) and press r")
     BINDINGS = [
         # priority: they work from inside a field too (an Input would take ctrl+x as "cut")
         Binding("ctrl+r", "run", "run", priority=True),
@@ -103,7 +110,6 @@ class BenchApp(App):
         self.pending_plan = plan
         self.sweep_running = False
         self.sweep_result: messages.SweepFinished | None = None
-        self.sweep_status = "no sweep yet: set one up on the Setup screen (1) and press r"
 
     def on_mount(self) -> None:
         self.push_screen("setup")
@@ -117,12 +123,14 @@ class BenchApp(App):
             self.switch_screen(name)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(SCREEN_CLASSES, self.BINDINGS))
+        from benchtui.screens.runs import CurvesModal
+
+        self.push_screen(HelpScreen({**SCREEN_CLASSES, "run view": CurvesModal}, self.BINDINGS))
 
     def action_screen_action(self, name: str, action: str) -> None:
         """Show screen ``name`` and run one of its actions there."""
         self.action_show(name)
-        self.call_later(self.get_screen(name).run_action, action)
+        self.call_later(self.run_action, action, self.get_screen(name))
 
     def action_leave_field(self) -> None:
         """Escape leaves a field, so that the screen's one-key bindings work again."""
@@ -152,7 +160,7 @@ class BenchApp(App):
         self.setup_state.executor, self.setup_state.workers = before.executor, before.workers  # the bench's, kept
 
     def start_from_setup(self) -> None:
-        """Record the launch (its own preset file) and run it."""
+        """Record the launch (its own preset file: exactly what runs) and run it."""
         from engine.preset import load_preset
         from engine.runs import now
         from engine.study import ReplayOptions, plan
@@ -160,14 +168,14 @@ class BenchApp(App):
         if self.sweep_running:
             self.notify("a sweep is already running (ctrl+x stops it)", severity="warning")
             return
-        setup = self.get_screen("setup")
-        problems = setup.problems() if setup.is_mounted else []
+        problems = validate(self.setup_state)
         if problems:  # never run something other than what the screen shows
-            self.notify("not run; fix first:\n" + "\n".join(f"• {p}" for p in problems), severity="error",
+            self.notify("not run; fix first:\n" + "\n".join(f"• {p}" for p in problems.values()), severity="error",
                         timeout=10)
             return
         # the setup runs its one experiment (a report needs the whole preset: use benchtui replay)
         state = dataclasses.replace(self.setup_state, others=[], report=False)
+        # (the runs-folder lock of issue 22 is taken here, before the launch record is written)
         launches = self.runs_dir / state.name / "launches"
         path = launches / f"{now().replace(':', '-')}.toml"
         n = 1
@@ -191,34 +199,34 @@ class BenchApp(App):
         self.stop_event.clear()
         self.sweep_running = True
         self.sweep_result = None
-        monitor = self.get_screen("monitor")
-        if monitor.is_mounted:
-            monitor.reset()
         self.action_show("monitor")
+        monitor = self.get_screen("monitor")
+        monitor.post_message(messages.SweepStarted())
         if callable(make_plan):
-            status = f"preparing {name}: loading data…"
+            self.sweep_status = f"preparing {name}: loading data…"
         else:
-            status = f"running {make_plan.preset.name}: {len(make_plan.runs)} runs (x stops; finished runs are kept)"
-        self.sweep_status = status
-        self.run_sweep(make_plan)
+            self.on_sweep_planned(messages.SweepPlanned(make_plan.preset.name, len(make_plan.runs)))
+        self.run_sweep(make_plan, TuiSink(self, monitor))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sweep")
-    def run_sweep(self, make_plan) -> None:
+    def run_sweep(self, make_plan, sink: TuiSink) -> None:
         from engine.study import replay
 
-        sink = TuiSink(self)
         if callable(make_plan):
             try:
                 the_plan = make_plan()
             except BenchError as exc:
                 self.post_message(messages.SweepFinished({}, [str(exc)], False))
                 return
-            self.sweep_status = (f"running {the_plan.preset.name}: {len(the_plan.runs)} runs "
-                                 f"(x stops; finished runs are kept)")  # a plain str: the monitor polls it
+            self.post_message(messages.SweepPlanned(the_plan.preset.name, len(the_plan.runs)))
         else:
             the_plan = make_plan
         summary = replay(the_plan, callbacks_for=lambda run: [sink], stop=self.stop_event, log=sink.log)
         self.post_message(messages.SweepFinished(summary.counts, summary.problems, self.stop_event.is_set()))
+
+    def on_sweep_planned(self, message: messages.SweepPlanned) -> None:
+        self.sweep_status = (f"running {message.name}: {message.runs} run{'s' if message.runs != 1 else ''} "
+                             f"(x stops; finished runs are kept)")
 
     def stop_sweep(self) -> None:
         if self.sweep_running:
@@ -230,34 +238,11 @@ class BenchApp(App):
             return
         if event.state == WorkerState.ERROR:
             self.sweep_running = False
+            self.sweep_status = f"sweep failed: {event.worker.error}"
             self.notify(f"sweep failed: {event.worker.error}", severity="error", timeout=10)
-            if (monitor := self.monitor()) is not None:
-                monitor.log_line(f"sweep failed: {event.worker.error}", style="red")
+            self.to_monitor(messages.LogLine(f"sweep failed: {event.worker.error}", style="red"))
         elif event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
             self.sweep_running = False
-
-    # ------------------------------------------------ engine events → monitor
-    def on_run_started(self, message: messages.RunStarted) -> None:
-        if (monitor := self.monitor()) is not None:
-            monitor.run_started(message)
-
-    def on_step_progress(self, message: messages.StepProgress) -> None:
-        if (monitor := self.monitor()) is not None:
-            monitor.step_progress(message)
-
-    def on_epoch_ended(self, message: messages.EpochEnded) -> None:
-        if (monitor := self.monitor()) is not None:
-            monitor.epoch_ended(message)
-
-    def on_run_ended(self, message: messages.RunEnded) -> None:
-        if (monitor := self.monitor()) is not None:
-            monitor.run_ended(message)
-        if message.event.status in ("failed",):
-            self.notify(f"{message.event.run_id} failed: {message.event.message}", severity="error", timeout=8)
-
-    def on_log_line(self, message: messages.LogLine) -> None:
-        if (monitor := self.monitor()) is not None:
-            monitor.log_line(message.text)
 
     def on_sweep_finished(self, message: messages.SweepFinished) -> None:
         self.sweep_running = False
@@ -265,18 +250,16 @@ class BenchApp(App):
         counts = ", ".join(f"{n} {s}" for s, n in sorted(message.counts.items())) or "no runs"
         verdict = "stopped" if message.stopped else "finished"
         self.sweep_status = f"sweep {verdict}: {counts}. Runs screen (3) shows them."
-        if (monitor := self.monitor()) is not None:
-            monitor.set_status(self.sweep_status)
-            for line in message.problems:
-                monitor.log_line(line, style="red")
+        for line in message.problems:
+            self.to_monitor(messages.LogLine(line, style="red"))
         self.notify(f"sweep {verdict}: {counts}", severity="warning" if message.problems else "information")
 
-    def monitor(self) -> MonitorScreen | None:
-        """The Monitor, or None once the app is closing (events may still arrive from the sweep thread)."""
+    def to_monitor(self, message) -> None:
+        """Post to the Monitor, unless the app is closing (events may still arrive from the sweep thread)."""
         try:
-            return self.get_screen("monitor")
+            self.get_screen("monitor").post_message(message)
         except KeyError:
-            return None
+            pass
 
     def on_unmount(self) -> None:
         """However the app ends (q, an error, a test that fails), the sweep

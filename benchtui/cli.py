@@ -157,6 +157,14 @@ def replay(preset: Path, no_ui: bool, runs_dir: Path, data: tuple[str, ...], ove
     from engine.study import ReplayOptions, plan
 
     started = time.perf_counter()
+    ctx = click.get_current_context()
+    for name in ("runs_dir", "data_root"):  # `benchtui --runs-dir X replay P` means X, not the default
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT and ctx.parent is not None \
+                and ctx.parent.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
+            if name == "runs_dir":
+                runs_dir = ctx.parent.params[name]
+            else:
+                data_root = ctx.parent.params[name]
     if ray_address is not None and executor is None:
         executor = "ray"
     options = ReplayOptions(

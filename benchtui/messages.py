@@ -33,9 +33,21 @@ class RunEnded(Message):
 
 
 class LogLine(Message):
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, style: str = "") -> None:
         super().__init__()
-        self.text = text
+        self.text, self.style = text, style
+
+
+class SweepStarted(Message):
+    """A new sweep: the Monitor shows only its runs."""
+
+
+class SweepPlanned(Message):
+    """The sweep's plan is made (in the worker): its name and how many runs start."""
+
+    def __init__(self, name: str, runs: int) -> None:
+        super().__init__()
+        self.name, self.runs = name, runs
 
 
 class SweepFinished(Message):

@@ -82,7 +82,7 @@ def _parse_scalar(key: str, ftype: Any, value: Any) -> Any:
     else:
         raise BenchError(f"key '{key}' has unsupported type {ftype}")
     article = "an" if ftype.__name__[0] in "aeiou" else "a"
-    raise BenchError(f"bad value for '{key}': {value!r} is not {article} {ftype.__name__}")
+    raise BenchError(f"bad value for '{key}': {value!r} is not {article} {ftype.__name__}", key=key)
 
 
 def parse_value(key: str, ftype: Any, value: Any) -> Any:
@@ -91,7 +91,7 @@ def parse_value(key: str, ftype: Any, value: Any) -> Any:
         choices = typing.get_args(ftype)
         if value not in choices:
             raise BenchError(
-                f"bad value for '{key}': {value!r} is not one of {', '.join(map(str, choices))}"
+                f"bad value for '{key}': {value!r} is not one of {', '.join(map(str, choices))}", key=key
             )
         return value
     if origin is tuple:
@@ -99,7 +99,7 @@ def parse_value(key: str, ftype: Any, value: Any) -> Any:
         if isinstance(value, str):
             value = [v for v in value.replace(" ", "").split(",") if v]
         if not isinstance(value, (list, tuple)):
-            raise BenchError(f"bad value for '{key}': {value!r} is not a list")
+            raise BenchError(f"bad value for '{key}': {value!r} is not a list", key=key)
         return tuple(_parse_scalar(key, item_type, v) for v in value)
     return _parse_scalar(key, ftype, value)
 

@@ -50,14 +50,14 @@ def check_common(cfg: Any) -> None:
     optim, system = getattr(cfg, "optim", None), getattr(cfg, "system", None)
     if optim is not None:
         if getattr(optim, "batch_size", 1) < 1:
-            raise BenchError(f"optim.batch_size must be at least 1 (got {optim.batch_size})")
+            raise BenchError(f"optim.batch_size must be at least 1 (got {optim.batch_size})", key="optim.batch_size")
         if getattr(optim, "epochs", 1) < 1:
-            raise BenchError(f"optim.epochs must be at least 1 (got {optim.epochs})")
+            raise BenchError(f"optim.epochs must be at least 1 (got {optim.epochs})", key="optim.epochs")
         lr = getattr(optim, "lr", 1.0)
         if not (lr > 0 and math.isfinite(lr)):
-            raise BenchError(f"optim.lr must be a positive finite number (got {lr})")
+            raise BenchError(f"optim.lr must be a positive finite number (got {lr})", key="optim.lr")
     if system is not None and getattr(system, "threads", 0) < 0:
-        raise BenchError(f"system.threads must be 0 (every core) or more (got {system.threads})")
+        raise BenchError(f"system.threads must be 0 (every core) or more (got {system.threads})", key="system.threads")
 
 
 @contextmanager

@@ -97,18 +97,19 @@ def test_the_test_kind_runs_in_the_tui(line_kind, tmp_path: Path):
             assert app.sweep_result is not None and app.sweep_result.counts == {"ok": 1}, app.sweep_result
             monitor = app.get_screen("monitor")
             assert isinstance(monitor, MonitorScreen)
-            row = str(monitor.rows["sweep/run"].label.render())
+            row = str(monitor.rows["sweep/run"].info.render())
             assert "val err" in row
             chart = monitor.query_one("#epoch-chart")
-            assert chart.title == "validation mean absolute error per epoch (units)"
+            assert chart.title == "val err (units) / epoch"  # short: the title fits a half-width chart
             assert len(chart.series["run"][1]) == 20
             await pilot.press("3")
             await pilot.pause(0.2)
             assert isinstance(app.screen, RunsScreen)
             table = app.screen.query_one("#runs-table", DataTable)
             cells = table.get_row_at(0)
-            assert cells[3] == "ok" and cells[1].startswith("val err ") and cells[1].endswith(" units")
-            assert cells[2].startswith("test err ")
+            assert cells[1] == "run" and cells[4] == "ok"  # the run's name leads
+            assert cells[2].startswith("val err ") and cells[2].endswith(" units")
+            assert cells[3].startswith("test err ")
 
     asyncio.run(scenario())
     record = json.loads(next(runs.glob("*/*/*/run.json")).read_text())

@@ -25,7 +25,7 @@ from benchtui.screens.help import HelpScreen
 from benchtui.screens.monitor import MonitorScreen
 from benchtui.screens.runs import CurvesModal, RunsScreen
 from benchtui.screens.setup import LoadPreset, SavePreset, SetupScreen
-from benchtui.setup_state import SetupState, choice_value
+from benchtui.setup_state import SetupState, choice_value, validate
 from engine.preset import load_preset
 from engine.study import ReplayOptions, plan
 from tests.test_cli import write_cities
@@ -162,7 +162,7 @@ def test_sweep_from_a_plan_then_runs_compare_and_gallery(bench):
             await press(pilot, "3", until=on(app, RunsScreen))
             table = app.screen.query_one("#runs-table", DataTable)
             assert table.row_count == 3
-            assert {table.get_row_at(i)[3] for i in range(3)} == {"ok"}
+            assert {table.get_row_at(i)[4] for i in range(3)} == {"ok"}
             assert "3 of 3 runs in" in static_text(app.screen.query_one("#runs-hint", Static))
 
             await press(pilot, "down", "enter", until=lambda: on(app, CurvesModal)() and
@@ -212,8 +212,8 @@ def test_load_preset_in_setup_and_run_it(bench):
             assert prompts[1].startswith("tiny.toml › lr  (2 runs) Learning rate")
             if options.highlighted != 1:
                 await press(pilot, "down", until=lambda: options.highlighted == 1)
-            data_path = app.get_screen("setup").query_one("#data-path", Input)
-            await press(pilot, "enter", until=lambda: on(app, SetupScreen)() and data_path.value == str(bench.cities),
+            await press(pilot, "enter", until=lambda: on(app, SetupScreen)() and app.setup_state.name == "tiny"
+                        and app.screen.query_one("#data-path", Input).value == str(bench.cities),
                         what="the preset to load")
             summary = app.screen.query_one("#data-summary", Static)
             await wait_until(lambda: "train 90" in static_text(summary), what="the preset's data to load")
@@ -260,13 +260,11 @@ def test_loading_a_preset_keeps_its_explicit_runs(bench):
         app = bench.app()
         async with app.run_test(size=(80, 24)) as pilot:
             await app.workers.wait_for_complete()
-            data_path = app.get_screen("setup").query_one("#data-path", Input)
-            for index in (0, 1):  # a.toml (a grid), then b.toml (grid + one explicit run)
+            for index, name in ((0, "tiny"), (1, "mixed")):  # a.toml (a grid), then b.toml (grid + one explicit run)
                 await press(pilot, "l", until=on(app, LoadPreset))
                 app.screen.query_one(OptionList).highlighted = index
-                data_path.value = ""  # set again by the load, as its last step
-                await press(pilot, "enter", until=lambda: on(app, SetupScreen)() and data_path.value,
-                            what="the preset to load")
+                await press(pilot, "enter", until=lambda: on(app, SetupScreen)() and app.setup_state.name == name
+                            and app.screen.query_one("#data-path", Input).value, what="the preset to load")
                 await app.workers.wait_for_complete()
                 await pilot.pause()
             state = app.setup_state
@@ -324,7 +322,7 @@ def test_keys_are_handled_while_training_runs(bench):
             await press(pilot, "3", until=on(app, RunsScreen))
             assert app.sweep_running
             table = app.screen.query_one("#runs-table", DataTable)
-            assert table.row_count == 1 and table.get_row_at(0)[3] == "running"  # the run in progress is listed
+            assert table.row_count == 1 and table.get_row_at(0)[4] == "running"  # the run in progress is listed
             await press(pilot, "question_mark", until=on(app, HelpScreen))
             assert app.sweep_running
             await press(pilot, "escape", until=on(app, RunsScreen))
@@ -491,7 +489,7 @@ def test_every_field_of_every_kind_is_what_runs(bench):
                     for key in ("optim.epochs", "model.depth", "model.width"):
                         screen.query_one(f"#{field_id(key)}").value = typed[key]
                 await pilot.pause()
-                assert screen.check() == [], kind.name
+                assert validate(app.setup_state) == {}, kind.name
                 state = replace(app.setup_state, others=[])
                 exp = load_preset(state.save(bench.root / f"{kind.name}.toml")).experiments[0]
                 cfg = apply_overrides(kind.config_type(), {**exp.settings, **exp.runs[0]})
@@ -543,7 +541,7 @@ def test_a_misspelt_sweep_key_or_bad_value_blocks_the_run_with_its_error_under_t
             screen.query_one("#f-optim--epochs", Input).value = "3"
             await pilot.pause()
             assert "batch_size must be at least 1" in static_text(screen.query_one("#e-optim--batch_size", Static))
-            assert screen.problems() and "problem" in static_text(screen.query_one("#run-count", Static))
+            assert validate(app.setup_state) and "problem" in static_text(screen.query_one("#run-count", Static))
             await press(pilot, "ctrl+r")
             assert not app.sweep_running and not bench.runs.exists()
 
@@ -564,6 +562,7 @@ def test_help_lists_the_bindings_of_every_screen(bench):
             # the whole of it fits 80×24: the last screen's keys are on screen without scrolling
             assert "benchtui keys" in shown and "run sweep" in shown and "next gallery" in shown
             assert "zoom chart" in shown and "ctrl+r run" in shown
+            assert "run view: " in shown and "i images" in shown  # the run view's keys too
             await press(pilot, "escape", until=on(app, SetupScreen))
 
     asyncio.run(scenario())
@@ -698,7 +697,7 @@ def test_seeds_become_a_grid_over_the_seed_and_count_in_the_runs(bench):
             screen.query_one("#seeds", Input).value = "42, x"
             await pilot.pause()
             assert static_text(screen.query_one("#seeds-error", Static)).startswith("✗")
-            assert screen.problems()
+            assert validate(app.setup_state)
             screen.query_one("#seeds", Input).value = ""
             await pilot.pause()
             assert "2 runs" in static_text(screen.query_one("#run-count", Static))
@@ -719,11 +718,10 @@ def test_a_loaded_experiment_that_sweeps_a_form_key_runs(bench):
             await app.workers.wait_for_complete()
             app.load_setup(bench.presets / "tiny.toml", "lr")
             setup = app.screen
-            setup.query_one("#executor").value = "local"  # two units: auto would start worker processes for 2 tiny runs
-            await setup.rebuild_forms()
-            setup.fill_sweep()
+            app.setup_state.executor = "local"  # two units: auto would start worker processes for 2 tiny runs
+            await setup.rebuild()
             await pilot.pause()
-            assert setup.problems() == []
+            assert validate(app.setup_state) == {}
             assert "model.batchnorm" not in app.setup_state.settings
             await press(pilot, "ctrl+r", until=lambda: app.sweep_result is not None)
             assert app.sweep_result.counts == {"ok": 2}
@@ -754,7 +752,7 @@ def test_a_runs_saved_images_open_from_its_run_view(bench):
             await press(pilot, "3", until=on(app, RunsScreen))
             runs = app.screen
             table = runs.query_one("#runs-table", DataTable)
-            row = next(i for i in range(table.row_count) if table.get_row_at(i)[5] == "with")
+            row = next(i for i in range(table.row_count) if table.get_row_at(i)[1] == "with")
             table.move_cursor(row=row)
             await press(pilot, "enter", until=on(app, CurvesModal))
             assert "i shows its 2 images" in static_text(app.screen.query_one("#curves-title", Static))
@@ -766,7 +764,7 @@ def test_a_runs_saved_images_open_from_its_run_view(bench):
             await press(pilot, "escape", until=on(app, CurvesModal))
             await press(pilot, "escape", until=on(app, RunsScreen))
             table = runs.query_one("#runs-table", DataTable)
-            row = next(i for i in range(table.row_count) if table.get_row_at(i)[5] == "without")
+            row = next(i for i in range(table.row_count) if table.get_row_at(i)[1] == "without")
             table.move_cursor(row=row)
             await press(pilot, "enter", until=on(app, CurvesModal))
             assert "images" not in static_text(app.screen.query_one("#curves-title", Static))
@@ -775,3 +773,256 @@ def test_a_runs_saved_images_open_from_its_run_view(bench):
             assert isinstance(app.screen, CurvesModal)  # nothing to show: a toast, not an empty viewer
 
     asyncio.run(scenario())
+
+
+# ------------------------------------------- issue 23: the form is the run
+def test_validate_is_ui_free_and_names_the_field_at_fault():
+    """``validate(state)`` needs no Textual: each problem is under the field
+    it concerns, found by the error's key, never by its text."""
+    from engine.errors import BenchError
+
+    state = SetupState()
+    assert validate(state) == {}
+    assert state.set_value("optim.lr", "abc") is not None  # a letter in a number field
+    assert set(validate(state)) == {"optim.lr"} and "optim.lr" not in state.settings
+    state.set_value("optim.lr", "0.05")
+    assert validate(state) == {} and state.settings["optim.lr"] == 0.05
+
+    # a value typed for a key every run sweeps is refused under that field
+    state.set_sweep_rows([("grid-0", "grid", "lr", "0.1, 0.01")])
+    assert "is swept (0.1, 0.01)" in validate(state)["optim.lr"]
+    state.set_value("optim.lr", "")
+    assert validate(state) == {} and len(state.runs()) == 2
+
+    # the kind's own check lands on the row that sweeps the key (BenchError.key)
+    state.set_sweep_rows([("grid-0", "grid", "lr", "0.1, -1")])
+    assert set(validate(state)) == {"grid-0"} and "positive" in validate(state)["grid-0"]
+    state.set_sweep_rows([("grid-0", "grid", "optim.lrr", "0.1")])
+    assert "did you mean optim.lr" in validate(state)["grid-0"]
+    state.set_sweep_rows([])
+
+    # an explicit run: its own field; a setting of a key only some runs sweep is fine
+    state.extra_runs = [{"model.depth": 1}, {}]
+    state.set_value("model.depth", "3")
+    assert validate(state) == {}
+    assert state.set_run(0, "model.depth=x") is not None and set(validate(state)) == {"run-0"}
+    state.set_run(0, "optim.epochs=0")  # the kind's check, by its key
+    assert set(validate(state)) == {"run-0"}
+    state.remove_run(0)
+    assert validate(state) == {} and state.runs() == [{}]
+
+    # errors carry their key, also across processes
+    import pickle
+
+    err = pickle.loads(pickle.dumps(BenchError("optim.lr must be positive", key="optim.lr")))
+    assert err.key == "optim.lr" and str(err) == "optim.lr must be positive"
+
+    # a data.* value (the clocks' data.n) is a field of its own
+    clocks = SetupState(kind="clocks")
+    clocks.set_value("data.n", "many")
+    assert "data.n" in validate(clocks)
+    clocks.set_value("data.n", "5")
+    assert "data.n" in validate(clocks) and "at least 10" in validate(clocks)["data.n"]
+
+
+def test_a_swept_field_is_marked_and_a_value_typed_there_is_refused_in_place(bench):
+    bench.preset(tiny_preset(bench.cities))
+
+    async def scenario():
+        app = bench.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            app.load_setup(bench.presets / "tiny.toml", "lr")
+            await app.screen.rebuild()
+            await press(pilot, "m", until=lambda: app.screen.query_one("#setup-tabs").active == "model")
+            screen = app.screen
+            field = screen.query_one("#f-optim--lr", Input)
+            assert field.value == "" and field.placeholder == "swept: 0.01, 0.001"
+            assert "⟳ optim.lr" in screen_text(app)
+            assert "2 runs" in static_text(screen.query_one("#run-count", Static))
+            field.focus()
+            await press(pilot, "0", "full_stop", "5", until=lambda: field.value == "0.5")
+            error = static_text(screen.query_one("#e-optim--lr", Static))
+            assert "is swept (0.01, 0.001)" in error and field.has_class("-invalid")
+            assert "problem" in static_text(screen.query_one("#run-count", Static))
+            await press(pilot, "ctrl+r")
+            assert not app.sweep_running and not bench.runs.exists()  # refused: never silently overridden
+            await press(pilot, "ctrl+a", "ctrl+k", until=lambda: field.value == "")
+            assert static_text(screen.query_one("#e-optim--lr", Static)) == ""
+            assert "2 runs" in static_text(screen.query_one("#run-count", Static))
+
+    asyncio.run(scenario())
+
+
+def test_explicit_runs_are_listed_edited_removed_and_launched_as_shown(bench):
+    bench.preset(tiny_preset(bench.cities, name="mixed").replace(
+        'figures = [', 'runs = [{ "model.depth" = 1 }]\nfigures = ['))
+
+    async def scenario():
+        app = bench.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await press(pilot, "l", until=on(app, LoadPreset))
+            await press(pilot, "enter", until=lambda: on(app, SetupScreen)() and app.setup_state.name == "mixed")
+            await press(pilot, "s", until=lambda: app.screen.query_one("#setup-tabs").active == "sweep")
+            screen = app.screen
+            assert [screen.query_one(f"#run-{i}", Input).value for i in range(3)] == [
+                "optim.lr=0.01", "optim.lr=0.001", "model.depth=1"]
+            assert "3 runs" in static_text(screen.query_one("#run-count", Static))
+            edit = screen.query_one("#run-2", Input)
+            edit.value = "model.depth=3; optim.lr=0.005"
+            await pilot.pause()
+            assert app.setup_state.extra_runs[2] == {"model.depth": 3, "optim.lr": 0.005}
+            edit.value = "model.depth=three"
+            await wait_until(lambda: "bad value" in static_text(screen.query_one("#run-error-2", Static)))
+            assert "problem" in static_text(screen.query_one("#run-count", Static))
+            edit.value = "model.depth=3; optim.lr=0.005"
+            screen.query_one("#remove-run-0").focus()
+            await press(pilot, "enter", until=lambda: len(app.setup_state.extra_runs) == 2)
+            await wait_until(lambda: "2 runs" in static_text(app.screen.query_one("#run-count", Static)))
+            # typing in a sweep row keeps the explicit runs
+            screen.query_one("#grid-key-0", Input).value = "model.width"
+            screen.query_one("#grid-values-0", Input).value = "4"
+            await wait_until(lambda: "3 runs" in static_text(app.screen.query_one("#run-count", Static)))
+            assert len(app.setup_state.extra_runs) == 2
+            screen.query_one("#grid-key-0", Input).value = ""
+            screen.query_one("#grid-values-0", Input).value = ""
+            await wait_until(lambda: "2 runs" in static_text(app.screen.query_one("#run-count", Static)))
+            app.setup_state.executor = "local"
+            await press(pilot, "ctrl+r", until=lambda: app.sweep_result is not None, what="the sweep's end")
+            assert app.sweep_result.counts == {"ok": 2}  # the count on screen is the runs that started
+
+        launch = load_preset(next((bench.runs / "mixed" / "launches").glob("*.toml")))
+        assert launch.experiments[0].runs == [{"optim.lr": 0.001}, {"model.depth": 3, "optim.lr": 0.005}]
+        names = sorted(p.parent.name for p in (bench.runs / "mixed" / "lr").glob("*/run.json"))
+        assert len(names) == 2
+
+    asyncio.run(scenario())
+
+
+def test_data_values_are_fields_on_the_dataset_tab(bench):
+    from engine.data.clocks import MIN_SIZE
+
+    bench.preset(f"""
+name = "dials"
+[[experiment]]
+name = "c"
+kind = "clocks"
+set = {{ "data.n" = 20, "data.size" = {MIN_SIZE}, "optim.epochs" = 1 }}
+""")
+
+    async def scenario():
+        app = bench.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            app.load_setup(bench.presets / "tiny.toml", "c")
+            await app.screen.rebuild()
+            await app.workers.wait_for_complete()
+            screen = app.screen
+            field = screen.query_one("#f-data--n", Input)
+            assert field.value == "20"
+            field.focus()
+            await press(pilot, "end", "x", until=lambda: field.value == "20x")
+            error = static_text(screen.query_one("#e-data--n", Static))
+            assert "bad value for 'data.n'" in error and field.has_class("-invalid")
+            assert "data.n" not in app.setup_state.settings
+            await press(pilot, "backspace", until=lambda: field.value == "20")
+            assert app.setup_state.settings["data.n"] == 20 and not field.has_class("-invalid")
+
+    asyncio.run(scenario())
+
+
+# ---------------------------------------------- issue 23: every run told apart
+def test_an_8_run_sweep_at_80x24_scrolls_with_counts_and_swatches_match_curves(bench):
+    from benchtui.widgets.charts import SeriesChart, truecolor
+
+    lrs = [0.08, 0.07, 0.06, 0.05, 0.04, 0.03, 0.02, 0.01]
+    the_plan = bench.plan(tiny_preset(epochs=1, lrs=str(lrs)))
+
+    async def scenario():
+        app = bench.app(the_plan)
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:  # toasts drawn: where they go
+            await wait_until(lambda: app.sweep_result is not None, timeout=120, what="the sweep's end")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            monitor = app.screen
+            assert isinstance(monitor, MonitorScreen) and len(monitor.rows) == 8
+            app.clear_notifications()
+            app.notify("sweep finished: 8 ok", timeout=60)  # one toast of one line sits over the log
+            await wait_until(lambda: list(monitor.query("Toast")), what="the toast")
+            await pilot.pause()
+            toasts = list(monitor.query("Toast"))
+            assert len(toasts) == 1  # shown, and over neither chart
+            for toast in toasts:
+                for chart in monitor.query(SeriesChart):
+                    assert not toast.region.overlaps(chart.region), (toast.region, chart.region)
+            assert all(str(row.info.render()).startswith("ok val acc") for row in monitor.rows.values())
+            counts = static_text(monitor.query_one("#run-counts", Static))
+            assert counts.startswith("runs 1–") and "of 8" in counts and "below" in counts
+            shown = screen_text(app)
+            assert "lr/lr=0.08" in shown and "lr/lr=0.01 " not in shown
+            await press(pilot, "l", until=lambda: monitor.query_one("#run-rows").has_focus)
+            await press(pilot, "end", until=lambda: "below" not in static_text(monitor.query_one("#run-counts", Static)))
+            counts = static_text(monitor.query_one("#run-counts", Static))
+            assert "▲" in counts and "above" in counts and "of 8" in counts
+            assert "lr/lr=0.01" in screen_text(app)
+            # each swatch has its curves' colour, and it is drawn in that colour (not grey)
+            step_chart = monitor.query_one("#step-chart", SeriesChart)
+            svg = app.export_screenshot()
+            for run_id, row in monitor.rows.items():
+                curve = step_chart.colours[run_id.split("/", 1)[-1]]
+                assert row.colour_code == curve
+                drawn = [seg for seg in row.swatch.render_line(0) if "■" in seg.text]
+                assert drawn and drawn[0].style.color.triplet.hex == truecolor(curve)
+            assert truecolor(monitor.rows["lr/lr=0.01"].colour_code) in svg
+
+    asyncio.run(scenario())
+
+
+def test_long_run_names_are_never_cut_to_ambiguity_at_80_columns(bench):
+    long_a = "lr=0.001,batchnorm=true,dropout=0.25,weight_decay=0.0001"
+    long_b = "lr=0.001,batchnorm=true,dropout=0.25,weight_decay=0.001"
+    for i, name in enumerate((long_a, long_b)):
+        folder = bench.runs / "p" / "e" / name
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps({
+            "kind": "mlp", "preset": "p", "experiment": "e", "name": name, "status": "ok", "complete": True,
+            "config": {"model": {"batchnorm": True}}, "final": {"val_accuracy": 0.5 + i / 10, "wall_time": 1.23456},
+            "history": {"epoch": [1], "val_loss": [0.5], "wall_time": 1.0}}))
+
+    async def scenario():
+        app = bench.app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await app.workers.wait_for_complete()
+            await press(pilot, "3", until=on(app, RunsScreen))
+            table = app.screen.query_one("#runs-table", DataTable)
+            names = [table.get_row_at(i)[1] for i in range(table.row_count)]
+            assert len(set(names)) == 2
+            assert any(n.endswith("0.0001") for n in names) and any(n.endswith(",0.001") for n in names)
+            shown = screen_text(app)
+            for name in names:
+                assert name in shown  # the whole (shortened) name is on an 80-column screen
+            assert "sorted by primary best first" in static_text(app.screen.query_one("#runs-hint", Static))
+            assert table.get_row_at(0)[2] == "val acc 0.600"  # the primary metric, best first
+            await press(pilot, "O", until=lambda: table.get_row_at(0)[2] == "val acc 0.500")
+            await press(pilot, "enter", until=on(app, CurvesModal))
+            fields = app.screen.query_one("#diff-table", DataTable)
+            rows = {fields.get_row_at(i)[0]: fields.get_row_at(i)[1] for i in range(fields.row_count)}
+            assert rows["final.wall_time"] == "1.235" and rows["wall_time"] == "1.235"
+            legend = app.screen.query_one("#curves-legend", Static)
+            assert "■ e/" in static_text(legend)
+
+    asyncio.run(scenario())
+
+
+def test_replay_uses_the_runs_folder_given_before_the_command(bench):
+    """``benchtui --runs-dir X replay P`` writes to X (it silently wrote to ./runs)."""
+    from click.testing import CliRunner
+
+    from benchtui.cli import cli
+
+    preset = bench.preset(tiny_preset(bench.cities, epochs=1, lrs="[0.01]"))
+    result = CliRunner().invoke(cli, ["--runs-dir", str(bench.runs), "--data-root", str(bench.data_root),
+                                      "replay", str(preset), "--no-ui", "--executor", "local"])
+    assert result.exit_code == 0, result.output
+    assert (bench.runs / "tiny" / "lr" / "lr=0.01" / "run.json").is_file()

@@ -150,3 +150,70 @@ def test_help_modal(snap_compare, lab):
         await pilot.press("question_mark")
 
     assert snap_compare(new_app(lab), terminal_size=SIZE, run_before=open_help)
+
+
+# ---------------------------------------------- issue 23: the states that broke, at two sizes
+SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+
+EIGHT = TINY.replace('"optim.epochs" = 3', '"optim.epochs" = 2').replace(
+    '[0.01, 0.001]', '[0.08, 0.07, 0.06, 0.05, 0.04, 0.03, 0.02, 0.01]')
+
+
+@SIZES
+def test_monitor_with_a_finished_8_run_sweep(snap_compare, lab, size):
+    Path("presets/tiny.toml").write_text(EIGHT)
+    assert snap_compare(new_app(lab, tiny_plan(lab)), terminal_size=size, run_before=settle)
+
+
+@SIZES
+def test_runs_with_long_run_names(snap_compare, lab, size):
+    names = ["lr=0.001,batchnorm=true,dropout=0.25,weight_decay=0.0001",
+             "lr=0.001,batchnorm=true,dropout=0.25,weight_decay=0.001",
+             "lr=0.01,batchnorm=false,dropout=0.5,weight_decay=0.0001"]
+    for i, name in enumerate(names):
+        folder = Path("runs/study/regularisation") / name
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps({
+            "kind": "mlp", "preset": "study", "experiment": "regularisation", "name": name, "status": "ok",
+            "complete": True, "config": {"optim": {"lr": 0.001}},
+            "final": {"val_accuracy": 0.7 + i / 20, "test_accuracy": 0.69 + i / 20},
+            "history": {"epoch": [1], "wall_time": 1.5 + i}}))
+
+    async def open_runs(pilot):
+        await settle(pilot)
+        await pilot.press("3")
+
+    assert snap_compare(new_app(lab), terminal_size=size, run_before=open_runs)
+
+
+@SIZES
+def test_gallery_with_images(snap_compare, lab, size):
+    from PIL import Image
+
+    folder = Path("runs/faces/baselines")
+    folder.mkdir(parents=True)
+    for i, colour in enumerate([(200, 40, 40), (40, 160, 60), (40, 80, 200)]):
+        image = Image.new("RGB", (32, 32), colour)
+        for x in range(8, 24):  # a pale square: the image is not one flat colour
+            for y in range(8, 24):
+                image.putpixel((x, y), (230, 230, 230))
+        image.save(folder / f"face_{i}.png")
+    (folder / "gallery.json").write_text(json.dumps({
+        "title": "3 test images right by finetune and wrong by scratch", "note": "stand-in faces",
+        "images": [{"path": f"face_{i}.png", "label": f"face_{i}.png  0.9{i} vs 0.1{i}",
+                    "caption": f"face_{i}.png\ntrue: smiling; P(smiling): finetune 0.9{i}, scratch 0.1{i}"}
+                   for i in range(3)]}))
+
+    async def open_gallery(pilot):
+        await settle(pilot)
+        await pilot.press("4")
+        await pilot.pause()
+
+    assert snap_compare(new_app(lab), terminal_size=size, run_before=open_gallery)
+
+
+@SIZES
+def test_setup_model_tab_with_a_swept_field(snap_compare, lab, size):
+    app = new_app(lab)
+    app.setup_state = SetupState.from_preset(load_preset(Path("presets/tiny.toml")), "lr")
+    assert snap_compare(app, press=["m"], terminal_size=size, run_before=settle)

@@ -15,28 +15,50 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from benchtui.widgets.charts import SeriesChart, zoom_next
+from rich.text import Text
+
+from benchtui.screens.monitor import shorten_name, swatch
+from benchtui.screens.setup import plural
+from benchtui.widgets.charts import SeriesChart, chart_title, colour, zoom_next
 from benchtui.widgets.thumbnail import Thumbnail
 from engine.config import flatten
 from engine.figures import loss_metric, split_family
 from engine.kinds import KINDS
 from engine.runs import scan_runs
 
-# the kind's primary metrics lead: they are what a run is judged by
-COLUMNS = ("✓", "primary", "second", "status", "experiment", "run", "time s")
-METRIC_COLUMNS = (1, 2)
+# the run's name first (what tells runs apart), then the kind's metrics: what a run is judged by
+COLUMNS = ("✓", "run", "primary", "second", "status", "experiment", "time s")
+NAME_COLUMN = 1
+METRIC_COLUMNS = (2, 3)
+OTHER_WIDTH = 56  # what the columns other than the run's name take at most, cell padding included
+
+
+def shown_value(value) -> str:
+    """A value for people: 0.3894 (4 significant digits), true/false, — for none."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return format(value, ".4g")
+    if isinstance(value, (list, tuple)):
+        return ",".join(shown_value(v) for v in value)
+    return str(value)
+
+
+def short_names(names: list[str], width: int) -> dict[str, str]:
+    """Each name in at most ``width`` characters (``shorten_name``: values
+    kept); a name whose short form would equal another's is kept whole."""
+    short = {name: shorten_name(name, width) for name in names}
+    seen: dict[str, int] = {}
+    for text in short.values():
+        seen[text] = seen.get(text, 0) + 1
+    return {name: text if seen[text] == 1 else name for name, text in short.items()}
 
 
 def config_text(record: dict) -> str:
     """The run's whole config, one ``key=value`` per item, numbers rounded."""
-    def shown(value) -> str:
-        if isinstance(value, float):
-            return format(value, ".4g")
-        if isinstance(value, (list, tuple)):
-            return ",".join(shown(v) for v in value)
-        return str(value)
-
-    items = [f"{key}={shown(value)}" for key, value in flatten(record.get("config", {})).items() if value != ""]
+    items = [f"{key}={shown_value(value)}" for key, value in flatten(record.get("config", {})).items() if value != ""]
     where = "archived: " if record.get("_archived") else ""
     return f"{where}{record.get('experiment', '?')}/{record.get('name', '?')}:  " + "  ".join(items)
 
@@ -67,15 +89,19 @@ def headline(record: dict) -> list[tuple[str, float | None, str]]:
     return out
 
 
-def row_cells(record: dict, marked: bool) -> tuple:
+def run_name(record: dict) -> str:
+    return Path(record.get("_path", record.get("name", "?"))).name
+
+
+def row_cells(record: dict, marked: bool, name: str | None = None) -> tuple:
     wall = (record.get("history") or {}).get("wall_time")
     shown = [text for _name, _value, text in headline(record)] + ["—", "—"]
     status = record.get("status", "?")
     if status == "pruned" and (record.get("history") or {}).get("epoch"):  # stopped early by ASHA: where
         status = f"pruned @{record['history']['epoch'][-1]}"
-    return ("●" if marked else " ", shown[0], shown[1], f"{status} (archived)" if record.get("_archived") else status,
-            f"{record.get('preset', '?')}/{record.get('experiment', '?')}",
-            Path(record.get("_path", record.get("name", "?"))).name, "—" if wall is None else format(wall, ".1f"))
+    return ("●" if marked else " ", name or run_name(record), shown[0], shown[1],
+            f"{status} (archived)" if record.get("_archived") else status,
+            f"{record.get('preset', '?')}/{record.get('experiment', '?')}", "—" if wall is None else format(wall, ".1f"))
 
 
 class CurvesModal(ModalScreen[None]):
@@ -92,16 +118,20 @@ class CurvesModal(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="curves-box"):
             names = ", ".join(r.get("name", "?") for r in self.records)
-            images = f", i shows its {len(self.images)} images" if self.images else ""
+            images = f", i shows its {plural(len(self.images), 'image')}" if self.images else ""
             yield Static(f"[b]{escape(names)}[/]  (z zooms a chart{images}, esc closes)", id="curves-title")
+            # the legend: each run's colour, as its curves show it
+            yield Static(Text(" ").join(swatch(colour(i), f"■ {r.get('experiment')}/{r.get('name')}")
+                                        for i, r in enumerate(self.records)), id="curves-legend")
             kind = KINDS.get(self.records[0].get("kind", ""))
             loss = loss_metric(kind) if kind is not None else None
             primary = kind.primary_metric if kind is not None else None
             if loss is not None:
-                yield SeriesChart(f"{kind.metric(loss).label} per epoch", "epoch", kind.metric(loss).short, log_y=True,
-                                  id="curves-loss")
+                title, xlabel, ylabel = chart_title(kind, loss)
+                yield SeriesChart(title, xlabel, ylabel, log_y=True, id="curves-loss")
             if primary is not None:
-                yield SeriesChart(f"{primary.label} per epoch", "epoch", primary.short, id="curves-acc")
+                title, xlabel, ylabel = chart_title(kind, primary.name)
+                yield SeriesChart(title, xlabel, ylabel, id="curves-acc")
             table = DataTable(id="diff-table", zebra_stripes=True)
             yield table
 
@@ -112,18 +142,20 @@ class CurvesModal(ModalScreen[None]):
                 continue
             h = r.get("history") or {}
             label = f"{r.get('experiment')}/{r.get('name')}"
+            index = self.records.index(r)
             for chart_id, metric in (("#curves-loss", loss_metric(kind)), ("#curves-acc", kind.primary)):
                 charts = self.query(chart_id)
                 if metric and charts:
-                    charts.first(SeriesChart).set_series(label, h.get("epoch", []), h.get(metric, []))
+                    charts.first(SeriesChart).set_series(label, h.get("epoch", []), h.get(metric, []), colour(index))
         for chart in self.query(SeriesChart):
             chart.replot()
         table = self.query_one("#diff-table", DataTable)
         if len(self.records) > 1:
             diff = differing(self.records)
-            table.add_columns("config key", *[r.get("name", "?")[:18] for r in self.records])
+            heads = short_names([r.get("name", "?") for r in self.records], 20)  # never cut to ambiguity
+            table.add_columns("config key", *[heads[r.get("name", "?")] for r in self.records])
             for key, values in diff.items():
-                table.add_row(key, *[str(v) for v in values])
+                table.add_row(key, *[shown_value(v) for v in values])
             if not diff:
                 table.add_row("(no config value differs)", *[""] * len(self.records))
         else:
@@ -131,11 +163,12 @@ class CurvesModal(ModalScreen[None]):
             final = r.get("final") or {}
             table.add_columns("field", "value")
             for key in ("status", "message", "seed", "wall_time"):
-                table.add_row(key, str(r.get(key, final.get(key, ""))))
+                value = r.get(key, final.get(key, ""))
+                table.add_row(key, shown_value(value) if key != "status" else str(value))
             for key, value in final.items():
-                table.add_row(f"final.{key}", str(value))
+                table.add_row(f"final.{key}", shown_value(value))
             for key, value in flatten(r.get("swept", {})).items():
-                table.add_row(f"swept {key}", str(value))
+                table.add_row(f"swept {key}", shown_value(value))
 
     def action_dismiss_modal(self) -> None:
         self.dismiss(None)
@@ -167,7 +200,8 @@ class ImagesModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="images-box"):
-            yield Static(f"[b]{escape(self.run_name)}[/]: {len(self.paths)} images  (esc closes)", id="images-title")
+            yield Static(f"[b]{escape(self.run_name)}[/]: {plural(len(self.paths), 'image')}  (esc closes)",
+                         id="images-title")
             with Horizontal(id="images-body"):
                 yield OptionList(*[Option(escape(p.name)) for p in self.paths], id="images-list")
                 yield Thumbnail(id="images-view")
@@ -196,6 +230,7 @@ class RunsScreen(Screen):
         Binding("space", "mark", "mark"),
         Binding("c", "compare", "compare", tooltip="compare marked"),  # short: "q quit" stays on 80 columns
         Binding("o", "sort", "sort"),
+        Binding("O", "reverse", "reverse sort", show=False),
         Binding("slash", "filter", "filter", show=False),
         Binding("R", "reload", "reload", show=False),
     ]
@@ -211,7 +246,8 @@ class RunsScreen(Screen):
     def on_mount(self) -> None:
         self.records: list[dict] = []
         self.marked: set[str] = set()
-        self.sort_column = 2
+        self.sort_column = METRIC_COLUMNS[0]  # the kind's primary metric, best first
+        self.reverse = False
         table = self.query_one(DataTable)
         table.add_columns(*COLUMNS)
         self.action_reload()
@@ -246,19 +282,24 @@ class RunsScreen(Screen):
             except ValueError:
                 return (1, value)
 
-        return sorted(rows, key=key)
+        ordered = sorted(rows, key=key)
+        return ordered[::-1] if self.reverse else ordered
 
     def refill(self) -> None:
         table = self.query_one(DataTable)
         at = table.coordinate_to_cell_key(table.cursor_coordinate).row_key if table.row_count else None
         table.clear()  # resets the cursor to the first row
-        for r in self.visible():
-            table.add_row(*row_cells(r, r["_path"] in self.marked), key=r["_path"])
+        rows = self.visible()
+        width = max(16, (self.size.width or 80) - OTHER_WIDTH)
+        names = short_names([run_name(r) for r in rows], width)
+        for r in rows:
+            table.add_row(*row_cells(r, r["_path"] in self.marked, names[run_name(r)]), key=r["_path"])
         if at is not None and at in table.rows:  # keep the cursor on the same run
             table.move_cursor(row=table.get_row_index(at))
+        order = "reversed" if self.reverse else ("best first" if self.sort_column in METRIC_COLUMNS else "")
         self.query_one("#runs-hint", Static).update(
             f"{table.row_count} of {len(self.records)} runs in {self.app.runs_dir}/ · sorted by "
-            f"{COLUMNS[self.sort_column]} · {len(self.marked)} marked")
+            f"{COLUMNS[self.sort_column]}{' ' + order if order else ''} (o, O reverses) · {len(self.marked)} marked")
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.refill()
@@ -304,6 +345,14 @@ class RunsScreen(Screen):
     def action_sort(self) -> None:
         self.sort_column = 1 + (self.sort_column % (len(COLUMNS) - 1))
         self.refill()
+
+    def action_reverse(self) -> None:
+        self.reverse = not self.reverse
+        self.refill()
+
+    def on_resize(self) -> None:
+        if getattr(self, "records", None) is not None:
+            self.refill()  # the run names get the width there is
 
     def action_filter(self) -> None:
         self.query_one("#runs-filter", Input).focus()

@@ -19,6 +19,26 @@ def colour(index: int) -> int:
     return PALETTE[index % len(PALETTE)]
 
 
+def truecolor(code: int) -> str:
+    """The 256-colour ``code`` as ``#rrggbb``: what plotext's curves in that
+    colour look like. (Textual draws a ``color(N)`` style in the default
+    colour, so swatches and legends use this.)"""
+    from rich.color import Color
+
+    return Color.from_ansi(code).get_truecolor().hex
+
+
+def chart_title(kind, what) -> tuple[str, str, str]:
+    """(title, x label, y label) of a chart of ``what``: the kind's
+    ``StepChart`` or one of its metrics' names (plotted per epoch). Short,
+    so that a half-width chart at 80 columns keeps its title."""
+    if isinstance(what, str):
+        metric = kind.metric(what)
+        unit = f" ({metric.unit})" if metric.unit else ""
+        return f"{metric.short}{unit} / epoch", "epoch", metric.short + unit
+    return f"{what.y} / {what.x}", what.x, what.y
+
+
 def downsample(xs: list[float], ys: list[float], limit: int = MAX_POINTS) -> tuple[list[float], list[float]]:
     if len(xs) <= limit:
         return xs, ys
@@ -93,8 +113,8 @@ class SeriesChart(PlotextPlot):
         old_y.extend(ys)
         self.dirty = True
 
-    def set_series(self, name: str, xs: list[float], ys: list[float]) -> None:
-        self.colours.setdefault(name, colour(len(self.series)))
+    def set_series(self, name: str, xs: list[float], ys: list[float], colour_code: int | None = None) -> None:
+        self.colours[name] = colour(len(self.series)) if colour_code is None else colour_code
         self.series[name] = (list(xs), list(ys))
         self.dirty = True
 
@@ -108,7 +128,8 @@ class SeriesChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(self.title)
+        width = max(4, (self.size.width or 80) - 4)  # plotext drops a title wider than the chart: cut it instead
+        plt.title(self.title if len(self.title) <= width else self.title[: width - 1] + "…")
         plt.xlabel(self.xlabel)
         # losses are drawn as log10 on a linear axis, and their ticks read as the losses themselves
         plt.ylabel(self.ylabel + (" (log scale)" if self.log_y else ""))

@@ -73,6 +73,16 @@ class Preview:
 
 
 @dataclass(frozen=True)
+class StepChart:
+    """What the live per-step chart plots: ``y`` per ``x`` (its title reads
+    ``misclassified / epoch``), on a log scale or not."""
+
+    y: str = "loss"
+    x: str = "step"
+    log: bool = True
+
+
+@dataclass(frozen=True)
 class FigureKind:
     draw: Callable[..., list[str]]  # (records, out dir, spec, title, ctx) -> file names written
     options: frozenset[str] = frozenset()
@@ -108,6 +118,7 @@ class Kind:
     stack_key: Callable[[Any], Any] | None = None
     fit_stack: Callable[..., list] | None = None
     description: str = ""
+    step_chart: StepChart = StepChart()  # the live chart of ``step_losses`` (the Monitor's left chart)
 
     # ---------------------------------------------------------------- metrics
     def metric(self, name: str) -> Metric:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from engine.figures import generic_figures
 from engine.figures import perceptron as figures
-from engine.kinds import FigureKind, Kind, Metric, register
+from engine.kinds import FigureKind, Kind, Metric, StepChart, register
 from engine.kinds import digits as digits_kind
 from engine.trainers import perceptron as trainer
 
@@ -40,6 +40,7 @@ KIND = register(Kind(
     primary="test_accuracy",
     shown=("train_accuracy", "test_accuracy"),
     step_loss_label="training examples misclassified (updates) per epoch",
+    step_chart=StepChart("misclassified", "epoch", log=False),
     figures={
         **generic_figures(),
         "accuracy": FigureKind(figures.accuracy, frozenset({"file"}), help="train/test accuracy per epoch per run"),

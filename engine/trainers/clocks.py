@@ -55,16 +55,16 @@ def check_config(cfg: ClockConfig) -> None:
     """Refuse configurations that cannot train, before any work starts."""
     kit.check_common(cfg)
     if not 2 <= cfg.model.classes <= DIAL_MINUTES:
-        raise BenchError(f"model.classes must be 2 to {DIAL_MINUTES} (got {cfg.model.classes})")
+        raise BenchError(f"model.classes must be 2 to {DIAL_MINUTES} (got {cfg.model.classes})", key="model.classes")
     if cfg.model.channels < 1 or cfg.model.hidden < 1:
         raise BenchError(f"model.channels and model.hidden must be at least 1 (got {cfg.model.channels}, "
                          f"{cfg.model.hidden})")
     if cfg.data.size < MIN_SIZE:
-        raise BenchError(f"data.size must be at least {MIN_SIZE} (got {cfg.data.size})")
+        raise BenchError(f"data.size must be at least {MIN_SIZE} (got {cfg.data.size})", key="data.size")
     if cfg.data.n < 10:
-        raise BenchError(f"data.n must be at least 10 for the 80/10/10 split (got {cfg.data.n})")
+        raise BenchError(f"data.n must be at least 10 for the 80/10/10 split (got {cfg.data.n})", key="data.n")
     if cfg.data.seed < 0:
-        raise BenchError(f"data.seed must be 0 or more (got {cfg.data.seed})")
+        raise BenchError(f"data.seed must be 0 or more (got {cfg.data.seed})", key="data.seed")
     if cfg.optim.batch_size < 2:
         raise BenchError("the CNN has BatchNorm: optim.batch_size must be at least 2")
 
