@@ -48,6 +48,7 @@ from typing import Any, Callable
 
 from engine.errors import BenchError
 from engine.events import RunEnd
+from engine.executors import cluster
 from engine.executors import Executor, Finish, Sender, Task, Unit, cores, failure, gpus, pack, real_stdio, train_task
 
 POLL = 0.3  # seconds between a trial's looks at the stop signal
@@ -233,11 +234,15 @@ class RayExecutor(Executor):
             env["PYTHONPATH"] = os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
             kwargs.update(num_cpus=self.workers or cores(), num_gpus=gpus())
         else:
+            cluster.check(self.address)  # one line, in seconds, when it cannot be joined (and the token set)
             kwargs["address"] = self.address
         try:
             ray.init(runtime_env={"env_vars": env}, **kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise BenchError(f"--ray-address {self.address}: cannot join the Ray cluster ({exc})") from None
+        except Exception as exc:  # noqa: BLE001 - Ray's ConnectionError, RuntimeError, AuthenticationError ...
+            if self.address is None:
+                first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+                raise BenchError(f"--executor ray: could not start a local Ray instance ({first})") from None
+            raise cluster.join_error(self.address, exc) from None
         self.started_ray = True
 
     def run(self, units: list[Unit], stop: threading.Event, finish: Finish, log: Callable[[str], None]) -> None:
