@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -218,3 +219,72 @@ def test_a_version_mismatch_between_driver_and_cluster_is_one_line(head, tmp_pat
     finally:
         subprocess.run([sys.executable, "-c", METADATA, address, original], env=env, capture_output=True,
                        timeout=60, cwd=str(ROOT))
+
+
+def test_a_sweep_on_two_nodes_survives_losing_the_worker_node(tmp_path, monkeypatch):
+    """A head and a worker node of one CPU each (``ray.cluster_utils.Cluster``,
+    as Ray's own tests do, its processes ended by ``Cluster.shutdown``, by
+    pid); the worker node is removed while a trial trains on it: that trial
+    is trained again on the head and every final metric equals ``local``'s."""
+    import ray
+    from ray._raylet import Config
+    from ray.cluster_utils import Cluster
+
+    from engine.events import Recorder
+    from engine.preset import load_preset
+    from engine.study import ReplayOptions, plan, replay
+    from tests.test_executors import PRESET, finals, run
+
+    import importlib
+
+    import tests.kind_faulty as faulty
+    import tests.kind_line as line
+    from engine.kinds import unregister
+
+    importlib.reload(line)
+    importlib.reload(faulty)
+    if ray.is_initialized():
+        ray.shutdown()
+    monkeypatch.setenv("HOME", str(tmp_path))  # Ray's default token file would be under it: never the user's
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # this cluster is the test's own, on 127.0.0.1
+    Config.initialize("")
+    monkeypatch.setenv("BENCHTUI_TEST_FAULT", "slow")  # 50 ms an epoch: trials still train when the node goes
+    text = PRESET.replace('grid = {', 'set = { "optim.epochs" = 60 }\ngrid = {')
+    local, _, _ = run(tmp_path, text, "local", "local")
+    assert local.counts == {"ok": 4}
+    temp = Path("/tmp") / f"bt-rc-{uuid.uuid4().hex[:8]}"
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "temp_dir": str(temp)})
+    removed = threading.Event()
+    try:
+        worker = cluster.add_node(num_cpus=1, temp_dir=str(temp))
+
+        class RemoveTheWorkerNode(Recorder):
+            """Once both trials train (one per node), the worker node goes, killed."""
+
+            started: set = set()
+
+            def on_epoch_end(self, event):
+                self.started.add(event.run_id)
+                if len(self.started) >= 2 and not removed.is_set():
+                    removed.set()
+                    threading.Thread(target=cluster.remove_node, args=(worker,), kwargs={"allow_graceful": False},
+                                     daemon=True).start()
+
+        path = tmp_path / "lines.toml"
+        path.write_text(text)
+        lines: list[str] = []
+        the_plan = plan(load_preset(path), ReplayOptions(runs_dir=tmp_path / "ray", data_root=tmp_path / "data",
+                                                        executor="ray", ray_address=cluster.address))
+        summary = replay(the_plan, callbacks_for=lambda r: [RemoveTheWorkerNode()], log=lines.append)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+        subprocess.run(["rm", "-rf", str(temp)], check=False)
+        unregister("faulty_line")
+        unregister("line")
+    assert removed.is_set()
+    assert summary.counts == {"ok": 4}, (summary.problems, lines)
+    assert any("trained again from the start (attempt 2)" in line for line in lines), lines
+    assert finals(summary) == finals(local)  # identical numbers, the retried trial's included
+    for record in summary.records["fit"]:
+        assert record["history"]["epoch"] == list(range(1, 61))  # the retried run's folder was written afresh
