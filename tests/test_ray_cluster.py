@@ -283,7 +283,7 @@ def test_a_sweep_on_two_nodes_survives_losing_the_worker_node(tmp_path, monkeypa
         unregister("faulty_line")
         unregister("line")
     assert removed.is_set()
-    assert summary.counts == {"ok": 4}, (summary.problems, lines)
+    assert summary.counts == {"ok": 4}, "\n".join(summary.problems + lines)
     assert any("trained again from the start (attempt 2)" in line for line in lines), lines
     assert finals(summary) == finals(local)  # identical numbers, the retried trial's included
     for record in summary.records["fit"]:

@@ -425,10 +425,10 @@ class _Sweep:
 
 
 def _this_node(ray):
-    """A scheduling strategy for the driver's node (soft: anywhere when it cannot take an actor)."""
+    """A scheduling strategy for the driver's node (hard: a soft one let the queue land on another node)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    return NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
+    return NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
 
 
 def _watch_class(tune):
