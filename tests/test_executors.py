@@ -100,6 +100,7 @@ def test_processes_match_local_stream_events_and_survive_a_dead_worker_then_resu
     dead = json.loads((tmp_path / "proc/lines/fit/lr=0.05/run.json").read_text())
     assert dead["status"] == "failed" and "worker process died" in dead["message"] and dead["complete"]
     assert dead["history"]["epoch"] == [1]  # the epoch it sent before it died
+    assert dead["message"].endswith("after epoch 1") and dead["history"]["wall_time"] > 0  # the time it ran, not 0.0
     same = {k: v for k, v in finals(local).items() if k != "lr=0.05"}
     assert {k: v for k, v in finals(summary).items() if k != "lr=0.05"} == same  # identical numbers
     assert [t for t in trace(events) if t[0] != "fit/lr=0.05"] == [t for t in trace(local_events)
@@ -268,3 +269,29 @@ def test_a_unit_its_worker_cannot_load_data_for_fails_with_the_reason(kinds, tmp
         assert record["complete"] and record["status"] == "failed"
         assert record["message"].endswith("could not train it: --data points="
                                           f"{tmp_path / 'data'}: not a folder on this node"), record["message"]
+
+
+def test_a_stop_the_trials_cannot_be_told_is_reported_not_dropped():
+    from engine.executors.ray import _Sweep
+
+    class Remote:
+        def remote(self):
+            return "ref"
+
+    class Signals:
+        set_stop = Remote()
+
+    class DeadRay:
+        def get(self, ref, timeout=None):
+            raise ConnectionError("the signals actor's node is gone")
+
+    sweep = _Sweep.__new__(_Sweep)
+    lines: list[str] = []
+    sweep.ray, sweep.signals, sweep.stop, sweep.stop_sent, sweep.log = DeadRay(), Signals(), threading.Event(), False, lines.append
+    sweep.send_stop()
+    assert lines == []  # no stop asked
+    sweep.stop.set()
+    sweep.send_stop()
+    sweep.send_stop()  # said once
+    assert lines == ["ray: could not tell the trials to stop (ConnectionError: the signals actor's node is gone); "
+                     "they end when the sweep is torn down"]

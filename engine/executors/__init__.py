@@ -27,6 +27,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,8 @@ class Unit:
     writers: list = field(default_factory=list)  # engine.runs.RunWriter per run, set by prepare
     started: set[int] = field(default_factory=set)
     ended: set[int] = field(default_factory=set)
+    began_at: dict[int, float] = field(default_factory=dict)  # member -> time.monotonic() of its RunStart
+    last_epoch: dict[int, int] = field(default_factory=dict)  # member -> the last epoch it ended
 
     @property
     def configs(self) -> list:
@@ -109,6 +112,8 @@ class Unit:
         return [run.run_id for run in self.runs]
 
     def begin(self) -> None:
+        """Open the runs' folders and listeners (afresh when a unit is trained again, e.g. a Ray trial retried)."""
+        self.started, self.ended, self.began_at, self.last_epoch = set(), set(), {}, {}
         self.callbacks = self.prepare(self) if self.prepare is not None else [[] for _ in self.runs]
 
     def task(self) -> Task:
@@ -121,40 +126,116 @@ class Unit:
         """Per run: a tracker (which runs started and ended) and the driver's callbacks."""
         return [[_Tracker(self, i), *cbs] for i, cbs in enumerate(self.callbacks)]
 
-    def deliver(self, member: int, hook: str, event: object) -> None:
-        """One event from a worker: to the run's listeners, in the driver's thread."""
+    def note(self, member: int, hook: str, event: object) -> None:
+        """Keep what a failure must record: which runs started (and when), their last epoch, which ended."""
         if hook == "on_run_start":
             self.started.add(member)
+            self.began_at[member] = time.monotonic()
+        elif hook == "on_epoch_end":
+            self.last_epoch[member] = getattr(event, "epoch", 0)
         elif hook == "on_run_end":
             self.ended.add(member)
+
+    def deliver(self, member: int, hook: str, event: object) -> None:
+        """One event from a worker: to the run's listeners, in the driver's thread."""
+        self.note(member, hook, event)
         emit(self.callbacks[member], hook, event)
 
-    def fail(self, message: str) -> list[FitResult]:
-        """The unit's worker died: every run that had not ended ends ``failed``."""
+    def fail(self, reason: str) -> list[FitResult]:
+        """The unit's worker died: every run that had not ended ends ``failed``,
+        with the time it ran and the last epoch it finished."""
         results = []
+        now = time.monotonic()
         for i, (cfg, run_id) in enumerate(zip(self.configs, self.run_ids)):
+            message = reason if i not in self.last_epoch else f"{reason}, after epoch {self.last_epoch[i]}"
             if i not in self.started:
                 device = getattr(getattr(cfg, "system", None), "device", "?")
                 self.deliver(i, "on_run_start", RunStart(run_id, 0, 0, str(device),
                                                          json.dumps(to_dict(cfg)), "", self.kind))
             if i not in self.ended:
-                self.deliver(i, "on_run_end", RunEnd(run_id, "failed", message, 0.0))
+                self.deliver(i, "on_run_end", RunEnd(run_id, "failed", message, now - self.began_at.get(i, now)))
             results.append(FitResult("failed", message, {}, None))
         return results
 
 
 class _Tracker(Callback):
+    """The local executor's listener: its runs' events reach the unit's record of them."""
+
     def __init__(self, unit: Unit, member: int):
         self.unit, self.member = unit, member
 
     def on_run_start(self, event: RunStart) -> None:
-        self.unit.started.add(self.member)
+        self.unit.note(self.member, "on_run_start", event)
+
+    def on_epoch_end(self, event: EpochEnd) -> None:
+        self.unit.note(self.member, "on_epoch_end", event)
 
     def on_run_end(self, event: RunEnd) -> None:
-        self.unit.ended.add(self.member)
+        self.unit.note(self.member, "on_run_end", event)
 
 
 Finish = Callable[[Unit, list[FitResult]], None]
+
+
+class Lives:
+    """The life of every unit an executor trains, written once for all of
+    them: started (its run folders opened; again, afresh, when a unit is
+    trained a second time), its events streamed to its runs' listeners,
+    finished with its results or failed with a reason, each exactly once.
+    The workers' messages are tuples: ``("begin", index)``, ``("event",
+    index, member, hook, event)``, ``("done", index, pickled results)``,
+    ``("error", index, reason[, traceback])``."""
+
+    def __init__(self, units: list[Unit], finish: "Finish", log: Callable[[str], None]):
+        self.units = {u.index: u for u in units}
+        self.finish_, self.log = finish, log
+        self.begun: set[int] = set()
+        self.finished: set[int] = set()
+        self.attempts: dict[int, int] = {}
+
+    def start(self, unit: Unit) -> None:
+        if unit.index in self.finished:
+            return
+        self.attempts[unit.index] = self.attempts.get(unit.index, 0) + 1
+        if unit.index in self.begun:
+            self.log(f"{', '.join(unit.run_ids)}: trained again from the start (attempt {self.attempts[unit.index]})")
+        self.begun.add(unit.index)
+        unit.begin()
+
+    def event(self, unit: Unit, member: int, hook: str, event: object) -> None:
+        if unit.index in self.begun and unit.index not in self.finished:
+            unit.deliver(member, hook, event)
+
+    def done(self, unit: Unit, results: list[FitResult]) -> None:
+        if unit.index not in self.finished:
+            self.finished.add(unit.index)
+            self.finish_(unit, results)
+
+    def fail(self, unit: Unit, reason: str) -> None:
+        """A unit that died (or never started): its runs end ``failed``; one
+        that never began gets its run folders first, so no run goes unrecorded."""
+        if unit.index in self.finished:
+            return
+        if unit.index not in self.begun:
+            self.start(unit)
+        self.done(unit, unit.fail(reason))
+
+    def handle(self, message: tuple) -> None:
+        """One message from a worker."""
+        unit = self.units[message[1]]
+        if message[0] == "begin":
+            self.start(unit)
+        elif message[0] == "event":
+            self.event(unit, *message[2:5])
+        elif message[0] == "done":
+            self.done(unit, pickle.loads(message[2]))
+        elif message[0] == "error":
+            if len(message) > 3 and message[3]:
+                self.log(message[3])
+            self.fail(unit, message[2])
+
+    def unfinished(self) -> list[Unit]:
+        return [u for u in self.units.values() if u.index not in self.finished]
 
 
 class Executor:

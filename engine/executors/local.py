@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-from engine.executors import Executor, Finish, Unit
+from engine.executors import Executor, Finish, Lives, Unit
 from engine.kinds import get_kind
 
 
@@ -14,14 +14,15 @@ class LocalExecutor(Executor):
     name = "local"
 
     def run(self, units: list[Unit], stop: threading.Event, finish: Finish, log: Callable[[str], None]) -> None:
+        life = Lives(units, finish, log)
         for unit in units:
             if stop.is_set():
                 break
-            unit.begin()
+            life.start(unit)
             kind = get_kind(unit.kind)
             listeners = unit.listeners()
             if len(unit.runs) == 1:
                 results = [kind.train(unit.configs[0], unit.data, listeners[0], stop, unit.run_ids[0])]
             else:
                 results = kind.train_stack(unit.configs, unit.data, listeners, stop, unit.run_ids)
-            finish(unit, results)
+            life.done(unit, results)

@@ -32,7 +32,7 @@ from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Callable
 
-from engine.executors import Executor, Finish, Sender, Task, Unit, cores, failure, gpus, pack, real_stdio, train_task
+from engine.executors import Executor, Finish, Lives, Sender, Task, Unit, cores, failure, gpus, pack, real_stdio, train_task
 
 
 class _Stop:
@@ -122,6 +122,7 @@ class ProcessExecutor(Executor):
         with real_stdio():
             resource_tracker.ensure_running()  # the semaphores and workers below need it
         shared_stop = ctx.Event()
+        life = Lives(units, finish, log)
         queue = deque(units)
         count = min(self.workers, len(units))
         started = [0]
@@ -148,7 +149,7 @@ class ProcessExecutor(Executor):
                             worker.conn.close()
                             pool[pool.index(worker)] = worker = spawn()
                         worker.unit = queue.popleft()
-                        worker.unit.begin()
+                        life.start(worker.unit)
                         try:
                             worker.conn.send(worker.unit.task())
                         except OSError:  # it died just now: the read below reports the unit failed
@@ -160,13 +161,13 @@ class ProcessExecutor(Executor):
                 for worker in busy:
                     if worker.conn not in ready and worker.process.sentinel not in ready:
                         continue
-                    if not self._read(worker, finish, log):
+                    if not self._read(worker, life):
                         code = worker.process.exitcode
                         worker.process.join(timeout=5)
                         unit, worker.unit = worker.unit, None
                         message = f"its worker process died (exit code {worker.process.exitcode if code is None else code})"
                         log(f"{', '.join(unit.run_ids)}: {message}; the sweep goes on")
-                        finish(unit, unit.fail(message))
+                        life.fail(unit, message)
                         pool[pool.index(worker)] = spawn() if queue and not stop.is_set() else worker
         finally:
             for worker in pool:
@@ -183,22 +184,14 @@ class ProcessExecutor(Executor):
                 worker.conn.close()
 
     @staticmethod
-    def _read(worker: _Worker, finish: Finish, log: Callable[[str], None]) -> bool:
+    def _read(worker: _Worker, life: Lives) -> bool:
         """Handle every message waiting from one worker; False when it is gone."""
         try:
             while worker.conn.poll():
                 message = worker.conn.recv()
-                if message[0] == "event":
-                    _, _, member, hook, event = message
-                    worker.unit.deliver(member, hook, event)
-                elif message[0] == "done":
-                    unit, worker.unit = worker.unit, None
-                    finish(unit, pickle.loads(message[2]))
-                    return True
-                elif message[0] == "error":
-                    unit, worker.unit = worker.unit, None
-                    log(message[3])
-                    finish(unit, unit.fail(message[2]))
+                life.handle(message)
+                if message[0] in ("done", "error"):
+                    worker.unit = None
                     return True
         except (EOFError, OSError, pickle.UnpicklingError):
             return False

@@ -20,7 +20,9 @@ corrupts the TUI or the console progress.
 Stop: the driver's stop (``x`` in the TUI, Ctrl-C) is set on a small
 signals actor that every trial polls through its stop check; trials not yet
 started end at once without training (as with ``local``, their runs are
-simply not run). A trial whose process dies is reported by Tune as an error:
+simply not run). A trial whose process or node dies is trained again from
+the start (Tune's ``max_failures``, ``RETRIES`` times; the driver opens its
+run folders afresh); when its retries are spent Tune reports it as an error:
 its runs end ``failed`` and the sweep goes on.
 
 Early stopping (``early_stop = { kind = "asha", ... }``): each epoch the
@@ -37,7 +39,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import pickle
 import queue as queue_module
 import shutil
 import sys
@@ -48,7 +49,8 @@ from typing import Any, Callable
 
 from engine.errors import BenchError
 from engine.events import RunEnd
-from engine.executors import Executor, Finish, Sender, Task, Unit, cores, failure, gpus, pack, real_stdio, train_task
+from engine.executors import cluster
+from engine.executors import Executor, Finish, Lives, Sender, Task, Unit, cores, failure, gpus, pack, real_stdio, train_task
 
 POLL = 0.3  # seconds between a trial's looks at the stop signal
 
@@ -233,11 +235,15 @@ class RayExecutor(Executor):
             env["PYTHONPATH"] = os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
             kwargs.update(num_cpus=self.workers or cores(), num_gpus=gpus())
         else:
+            cluster.check(self.address)  # one line, in seconds, when it cannot be joined (and the token set)
             kwargs["address"] = self.address
         try:
             ray.init(runtime_env={"env_vars": env}, **kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise BenchError(f"--ray-address {self.address}: cannot join the Ray cluster ({exc})") from None
+        except Exception as exc:  # noqa: BLE001 - Ray's ConnectionError, RuntimeError, AuthenticationError ...
+            if self.address is None:
+                first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+                raise BenchError(f"--executor ray: could not start a local Ray instance ({first})") from None
+            raise cluster.join_error(self.address, exc) from None
         self.started_ray = True
 
     def run(self, units: list[Unit], stop: threading.Event, finish: Finish, log: Callable[[str], None]) -> None:
@@ -268,7 +274,7 @@ class RayExecutor(Executor):
             for batch in batches:
                 if stop.is_set():
                     break
-                self._run_batch(ray, tune, batch, stop, finish, log)
+                _Sweep(self, ray, tune, batch, stop, Lives(batch, finish, log), log).run()
         finally:
             if printer is not None:
                 ray_worker.print_to_stdstream = printer
@@ -277,7 +283,7 @@ class RayExecutor(Executor):
             if self.started_ray and self.address is None:
                 ray.shutdown()
 
-    def _resources(self, ray, unit: Unit) -> tuple[int, int]:
+    def resources(self, ray, unit: Unit) -> tuple[int, int]:
         cfg = unit.configs[0]
         system = getattr(cfg, "system", None)
         threads = getattr(system, "threads", 0)
@@ -288,168 +294,161 @@ class RayExecutor(Executor):
         gpu = 1 if device == "cuda" or (device == "auto" and cluster.get("GPU", 0) >= 1) else 0
         return threads, gpu
 
-    def _run_batch(self, ray, tune, units: list[Unit], stop: threading.Event, finish: Finish,
-                   log: Callable[[str], None]) -> None:
+
+
+RETRIES = 2  # a trial whose process or node dies is trained again from the start, at most this many times
+
+
+class _Sweep:
+    """One Tune run over a batch of units: the tuner in a thread of its own,
+    the driver's loop draining the trials' queue into the units' lives."""
+
+    def __init__(self, executor: "RayExecutor", ray, tune, units: list[Unit], stop: threading.Event, life: Lives,
+                 log: Callable[[str], None]):
         from ray.util.queue import Queue
 
-        by_index = {u.index: u for u in units}
-        tasks = {u.index: u.task() for u in units}
-        resources = {u.index: self._resources(ray, u) for u in units}
-        epochs = {u.index: max(getattr(getattr(c, "optim", None), "epochs", 1) for c in u.configs) for u in units}
-        channel = Queue(actor_options={"num_cpus": 0})
-        signals = _signals_class(ray).remote()
-        token = f"{id(self)}-{time.monotonic_ns()}"
-        failures = _FAILURES[token] = queue_module.Queue()
-        Watch = _watch_class(tune)
+        self.ray, self.tune, self.units, self.stop, self.life, self.log = ray, tune, units, stop, life, log
+        self.resources = {u.index: executor.resources(ray, u) for u in units}
+        self.workers = executor.workers
+        here = _this_node(ray)  # the helpers live with the driver: losing a worker node must not lose them
+        self.channel = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})  # events, results, failures
+        self.signals = _signals_class(ray).options(scheduling_strategy=here).remote()
+        self.storage = tempfile.mkdtemp(prefix="benchtui-tune-")
+        self.outcome: dict[str, Any] = {}
+        self.stop_sent = False
 
+    def tuner(self):
+        tune, units = self.tune, self.units
+        resources = self.resources
+        epochs = {u.index: max(getattr(getattr(c, "optim", None), "epochs", 1) for c in u.configs) for u in units}
         trainable = tune.with_resources(
-            tune.with_parameters(_trainable, tasks=tasks, threads={i: r[0] for i, r in resources.items()},
-                                 channel=channel, signals=signals),
+            tune.with_parameters(_trainable, tasks={u.index: u.task() for u in units},
+                                 threads={i: r[0] for i, r in resources.items()},
+                                 channel=self.channel, signals=self.signals),
             lambda config: {"cpu": resources[config["unit"]][0], "gpu": resources[config["unit"]][1]})
         early = units[0].early_stop
         scheduler = None
         if early is not None:
-            scheduler = _asha_class(ray, tune)(signals, epochs, time_attr="epoch", metric=early["metric"], mode=early["mode"],
-                                               max_t=max(epochs.values()), grace_period=early["grace_epochs"],
-                                               reduction_factor=early["reduction_factor"])
-        storage = tempfile.mkdtemp(prefix="benchtui-tune-")
-        param_space = {"unit": tune.grid_search([u.index for u in units])}
-        tuner = tune.Tuner(
+            scheduler = _asha_class(self.ray, tune)(
+                self.signals, epochs, time_attr="epoch", metric=early["metric"], mode=early["mode"],
+                max_t=max(epochs.values()), grace_period=early["grace_epochs"],
+                reduction_factor=early["reduction_factor"])
+        return tune.Tuner(
             trainable,
-            param_space=param_space,
+            param_space={"unit": tune.grid_search([u.index for u in units])},
             tune_config=tune.TuneConfig(num_samples=1, scheduler=scheduler, reuse_actors=False,
                                         max_concurrent_trials=self.workers or None),
-            run_config=tune.RunConfig(name="benchtui", storage_path=storage, verbose=0, callbacks=[Watch(token)],
-                                      failure_config=tune.FailureConfig(max_failures=0),
+            run_config=tune.RunConfig(name="benchtui", storage_path=self.storage, verbose=0,
+                                      callbacks=[_watch_class(tune)(self.channel)],
+                                      failure_config=tune.FailureConfig(max_failures=RETRIES),
                                       checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
         )
-        outcome: dict[str, Any] = {}
 
-        def fit() -> None:
-            try:
-                outcome["grid"] = tuner.fit()
-            except BaseException as exc:  # noqa: BLE001 - reported by the driver below
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=fit, name="benchtui-tune", daemon=True)
-        thread.start()
-        begun: set[int] = set()
-        finished: set[int] = set()
-        stop_sent = False
-
-        def handle(message: tuple) -> None:
-            unit = by_index[message[1]]
-            if message[0] == "begin":
-                begun.add(unit.index)
-                unit.begin()
-            elif message[0] == "event" and unit.index in begun and unit.index not in finished:
-                unit.deliver(*message[2:])
-            elif message[0] == "done" and unit.index not in finished:
-                finished.add(unit.index)
-                finish(unit, pickle.loads(message[2]))
-            elif message[0] == "error" and unit.index not in finished:
-                finished.add(unit.index)
-                finish(unit, unit.fail(message[2]))
-
-        def drain(block: bool) -> bool:
-            """Handle what the trials sent; False when the queue is gone (the Ray instance died)."""
-            try:
-                for message in channel.get_nowait_batch(channel.qsize()) if not block else [channel.get(timeout=0.2)]:
-                    handle(message)
-            except queue_module.Empty:
-                pass
-            except Exception as exc:  # noqa: BLE001 - the queue's actor is gone
-                if type(exc).__name__ == "Empty":
-                    return True
-                log(f"ray: lost the trials' queue ({type(exc).__name__}: {exc})")
-                return False
-            return True
-
-        def fail_unit(index: int, message: str) -> None:
-            """A trial failed; one that died before it began (an import or a data folder
-            missing on its node) gets its run folders first, so no run goes unrecorded."""
-            unit = by_index[index]
-            if index not in begun:
-                begun.add(index)
-                unit.begin()
-            finished.add(index)
-            finish(unit, unit.fail(message))
-
-        def fail_pending() -> None:
-            for index, message in list(pending_failures.items()):
-                if index not in finished:
-                    fail_unit(index, message)
-                pending_failures.pop(index)
-
-        pending_failures: dict[int, str] = {}
-        alive = True
+    def fit(self, tuner) -> None:
         try:
+            self.outcome["grid"] = tuner.fit()
+        except BaseException as exc:  # noqa: BLE001 - reported by the driver's loop (run)
+            self.outcome["error"] = exc
+
+    def run(self) -> None:
+        try:
+            thread = threading.Thread(target=self.fit, args=(self.tuner(),), name="benchtui-tune", daemon=True)
+            thread.start()
+            alive = True
             while thread.is_alive() and alive:
-                if stop.is_set() and not stop_sent:
-                    try:
-                        ray.get(signals.set_stop.remote())
-                    except Exception:  # noqa: BLE001
-                        pass
-                    stop_sent = True
-                alive = drain(block=True)
-                while not failures.empty():  # after the events already queued for that unit
-                    index, message = failures.get()
-                    pending_failures[index] = message
-                if pending_failures:
-                    alive = alive and drain(block=False)
-                    fail_pending()
+                self.send_stop()
+                alive = self.drain(block=True)
             thread.join()
-            if alive:
-                while drain(block=False) and channel.qsize() > 0:
-                    pass
-            while not failures.empty():
-                index, message = failures.get()
-                pending_failures[index] = message
-            fail_pending()
-            reason = outcome.get("error")
-            for unit in units:  # a trial that never reported back: its process or Ray died
-                never = unit.index not in begun
-                if unit.index in finished or (never and stop.is_set()):  # stopped before it began: not run
-                    continue
-                why = f"{type(reason).__name__}: {reason}" if reason else "no result came back"
-                fail_unit(unit.index, f"its Ray trial {'never started' if never else 'ended without a result'} "
-                                      f"({why})")
-            if reason is not None and not isinstance(reason, Exception):
+            while alive and self.channel.qsize() > 0:
+                alive = self.drain(block=False)
+            self.fail_unreported()
+            reason = self.outcome.get("error")
+            if reason is not None and not isinstance(reason, Exception):  # KeyboardInterrupt, SystemExit
                 raise reason
         finally:
-            for actor in (channel.actor, signals):
-                try:
-                    ray.kill(actor)
-                except Exception:  # noqa: BLE001 - Ray may be gone
-                    pass
-            shutil.rmtree(storage, ignore_errors=True)
-            _FAILURES.pop(token, None)
+            self.close()
+
+    def send_stop(self) -> None:
+        """The driver's stop, to every trial (once); a failure to say it is reported, not dropped."""
+        if not self.stop.is_set() or self.stop_sent:
+            return
+        self.stop_sent = True
+        try:
+            self.ray.get(self.signals.set_stop.remote(), timeout=10)
+        except Exception as exc:  # noqa: BLE001 - e.g. the signals actor's node is gone
+            self.log(f"ray: could not tell the trials to stop ({type(exc).__name__}: {exc}); "
+                     "they end when the sweep is torn down")
+
+    def drain(self, block: bool) -> bool:
+        """Handle what the trials sent; False when the queue is gone (the Ray instance died)."""
+        try:
+            if block:
+                messages = [self.channel.get(timeout=0.2)]
+            else:
+                messages = self.channel.get_nowait_batch(self.channel.qsize())
+        except queue_module.Empty:
+            return True
+        except Exception as exc:  # noqa: BLE001 - ray.util.queue.Empty, or the queue's actor is gone
+            if type(exc).__name__ == "Empty":
+                return True
+            self.log(f"ray: lost the trials' queue ({type(exc).__name__}: {exc})")
+            return False
+        for message in messages:
+            self.handle(message)
+        return True
+
+    def handle(self, message: tuple) -> None:
+        if message[0] == "failed":  # Tune gave the trial up (its process or node died, retries spent)
+            self.life.fail(self.life.units[message[1]], message[2])
+        else:
+            self.life.handle(message)
+
+    def fail_unreported(self) -> None:
+        """A trial that never reported back: its process or Ray died. One
+        stopped before it began is simply not run (as with ``local``)."""
+        reason = self.outcome.get("error")
+        why = f"{type(reason).__name__}: {reason}" if reason else "no result came back"
+        for unit in self.life.unfinished():
+            never = unit.index not in self.life.begun
+            if never and self.stop.is_set():
+                continue
+            self.life.fail(unit, f"its Ray trial {'never started' if never else 'ended without a result'} ({why})")
+
+    def close(self) -> None:
+        for actor in (self.channel.actor, self.signals):
+            try:
+                self.ray.kill(actor)
+            except Exception as exc:  # noqa: BLE001 - reported unless Ray itself is gone
+                if self.ray.is_initialized():
+                    self.log(f"ray: could not end a helper actor ({type(exc).__name__}: {exc})")
+        shutil.rmtree(self.storage, ignore_errors=True)
 
 
-_FAILURES: dict[str, queue_module.Queue] = {}  # token -> the failed trials a replay has still to record
+def _this_node(ray):
+    """A scheduling strategy for the driver's node (hard: a soft one let the queue land on another node)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
 
 
 def _watch_class(tune):
     from ray.tune.progress_reporter import TrialProgressCallback
 
     class Watch(TrialProgressCallback):
-        """Tells the driver at once when a trial fails (its process died);
-        in Tune's place, prints nothing ("Trial ... completed" would corrupt
-        the TUI and the console progress)."""
+        """Tells the driver at once, through the trials' queue (after the
+        events that trial sent), when Tune gives a trial up (its process or
+        node died and its retries are spent); in Tune's place, prints nothing
+        ("Trial ... completed" would corrupt the TUI and the console progress)."""
 
-        def __init__(self, token: str):
+        def __init__(self, channel):
             super().__init__()
-            self.token = token
+            self.channel = channel
 
         def _print(self, msg: str) -> None:
             pass
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            import engine.executors.ray as here  # by reference: the class itself is pickled by value
-
-            failures = here._FAILURES.get(self.token)
-            if failures is not None:
-                failures.put((trial.config["unit"], f"its Ray trial failed ({here._error_text(trial)})"))
+            self.channel.put(("failed", trial.config["unit"], f"its Ray trial failed ({_error_text(trial)})"))
 
     return Watch
 
