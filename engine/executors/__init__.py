@@ -95,6 +95,9 @@ class Unit:
     early_stop: dict | None = None
     executor: str = ""  # the executor and its threads, as its log line says (recorded in run.json)
     prepare: Callable[["Unit"], list[list[Callback]]] | None = None
+    # claims the unit's runs for this writer just before it trains (engine.study._claim); False when none
+    # is left to train here (claimed by another replay or the lab bench, or finished by it meanwhile)
+    claim: Callable[["Unit"], bool] | None = None
     callbacks: list[list[Callback]] = field(default_factory=list)
     writers: list = field(default_factory=list)  # engine.runs.RunWriter per run, set by prepare
     started: set[int] = field(default_factory=set)
@@ -108,8 +111,13 @@ class Unit:
     def run_ids(self) -> list[str]:
         return [run.run_id for run in self.runs]
 
-    def begin(self) -> None:
+    def begin(self) -> bool:
+        """Claim the unit's runs and prepare them; False when none is left to
+        train here (the executor then skips the unit)."""
+        if self.claim is not None and not self.claim(self):
+            return False
         self.callbacks = self.prepare(self) if self.prepare is not None else [[] for _ in self.runs]
+        return True
 
     def task(self) -> Task:
         from engine.kinds import MODULES

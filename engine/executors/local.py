@@ -17,7 +17,8 @@ class LocalExecutor(Executor):
         for unit in units:
             if stop.is_set():
                 break
-            unit.begin()
+            if not unit.begin():  # another writer trains its runs
+                continue
             kind = get_kind(unit.kind)
             listeners = unit.listeners()
             if len(unit.runs) == 1:
