@@ -115,11 +115,12 @@ def write_failure(path: Path, exc: OSError) -> str:
     return f"writing {exc.filename or path} failed: {exc.strerror or exc}"
 
 
-def check_writable(folder: Path, option: str = "--runs-dir") -> None:
-    """Make ``folder`` and write, rename and remove a temporary file in it;
-    a ``BenchError`` naming the folder and the OS reason when that fails (so an
-    unwritable runs folder is found before any data is loaded). The folders
-    it had to make are removed again: a replay refused later leaves nothing."""
+def check_writable(folder: Path, option: str) -> None:
+    """Make ``folder`` and write, rename and remove a temporary file in it; a
+    ``BenchError`` (``option``: what the user gave) naming the folder and the
+    OS reason when that fails, so an unwritable runs folder is found before
+    any data is loaded. The folders it had to make are removed again: a
+    replay refused later (bad data) leaves nothing behind."""
     folder = Path(folder)
     made = [p for p in (folder, *folder.parents) if not p.exists()]
     probe = folder / f".write-check-{os.getpid()}"
@@ -130,7 +131,7 @@ def check_writable(folder: Path, option: str = "--runs-dir") -> None:
         renamed.unlink()
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename and str(exc.filename) != str(folder) else ""
-        raise BenchError(f"{option} {folder}: not writable ({exc.strerror or exc}{where})") from None
+        raise BenchError(f"{option}: cannot write in {folder} ({exc.strerror or exc}{where})") from None
     finally:
         for path in made:  # deepest first
             try:

@@ -140,7 +140,7 @@ def plan(preset: Preset, options: ReplayOptions) -> Plan:
                              f"(it uses: {', '.join(used) or 'none'})")
         if not Path(path).is_dir():
             raise BenchError(f"--data {name}={path}: not a folder")
-    check_writable(options.runs_dir / preset.name)  # before any data is loaded (one line, exit 2)
+    check_writable(options.runs_dir / preset.name, f"--runs-dir {options.runs_dir}")  # before any data loads
     result = Plan(preset, options, runs, {})
     for run in runs:  # load (and validate) every dataset before any training
         result.data_for(run.config, run.experiment.kind)
