@@ -26,7 +26,7 @@ from engine.io import read_json, write_json
 
 FINISHED = ("ok", "diverged", "pruned")  # not redone on resume (a pruned run was judged, not cut short)
 ARCHIVE = "archive"  # <experiment>/archive/<run>@<finished_at>: finished runs a later config replaced
-CLAIMS = ".claims"  # <experiment>/.claims/<run>.lock: who trains the run now (see Claim)
+CLAIM = ".{name}.lock"  # <experiment>/.<run>.lock: who trains the run now (see Claim)
 
 
 def now() -> str:
@@ -264,16 +264,17 @@ class Claim:
 
 def run_claim(run_dir: Path) -> Claim:
     """The claim a writer takes on a run before it trains it:
-    ``<experiment>/.claims/<run>.lock`` (beside the run's folder, not in it,
-    so archiving the folder does not move the lock)."""
+    ``<experiment>/.<run>.lock``, a hidden file beside the run's folder (not
+    in it, so archiving the folder does not move the lock; not a folder, so
+    the experiment's folders are still its runs)."""
     run_dir = Path(run_dir)
-    return Claim(run_dir.parent / CLAIMS / f"{run_dir.name}.lock")
+    return Claim(run_dir.parent / CLAIM.format(name=run_dir.name))
 
 
 def outputs_claim(preset_dir: Path) -> Claim:
     """Held while a writer rebuilds summaries, figures and the report from
-    the run folders (``<runs>/<preset>/.claims/outputs.lock``)."""
-    return Claim(Path(preset_dir) / CLAIMS / "outputs.lock")
+    the run folders (``<runs>/<preset>/.outputs.lock``)."""
+    return Claim(Path(preset_dir) / ".outputs.lock")
 
 
 def dumps_short(value: Any) -> str:
