@@ -19,7 +19,7 @@ from engine.errors import BenchError
 from engine.events import Callback
 from engine.figures import FigureContext, first_of_each_setting, summary_table
 from engine.io import read_json, write_json, write_text
-from engine.kinds import dataset_of, datasets, get_kind
+from engine.kinds import dataset_of, datasets, get_kind, load_kinds
 from engine.preset import SEED_KEY, Experiment, Preset, group_name, run_name, seeded
 from engine.runs import (Claim, RunWriter, archive_other_config, check_writable, load_finished, now,
                          outputs_claim, run_claim, write_failure)
@@ -417,6 +417,14 @@ def _stacks(kind, runs: list[PlannedRun], allowed: bool) -> list[list[PlannedRun
     return order
 
 
+def kind_packages() -> tuple[str, ...]:
+    """The packages every registered kind names (their versions go into run.json)."""
+    names: list[str] = []
+    for kind in load_kinds().values():
+        names += [p for p in kind.packages if p not in names]
+    return tuple(names)
+
+
 def _prepare(the_plan: Plan, unit, callbacks_for, log) -> list[list[Callback]]:
     """Just before a unit trains: keep a finished run of another config
     (archived, never overwritten) and open each run's writer; returns each
@@ -444,7 +452,7 @@ def _prepare(the_plan: Plan, unit, callbacks_for, log) -> list[list[Callback]]:
         "config_hash": config_hash(run.config),
         "seed": run.config.system.seed,
         "data": kind.describe_data(unit.data),
-        "environment": environment(device),
+        "environment": environment(device, kind_packages()),
         "executor": unit.executor,
     } | ({"early_stop": run.experiment.early_stop} if run.experiment.early_stop else {})) for run in group]
     return [[writer, *callbacks_for(run)] for writer, run in zip(unit.writers, group)]
