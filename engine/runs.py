@@ -7,6 +7,11 @@ A finished run that a run of another config replaces is moved, whole, to
 more at the end. A run counts as finished only when ``complete`` is true,
 which is set after its model and figures are saved, so a replay killed at any
 moment redoes exactly the runs that were not finished.
+
+Writers that share a runs folder (replays, the lab bench) claim each run
+before it trains (``run_claim``: an ``fcntl`` lock beside the run's folder,
+recording the holder's pid, host and start time) and rebuild summaries and
+the report under ``outputs_claim``; see ``engine.study._Claims``.
 """
 
 from __future__ import annotations
