@@ -172,3 +172,34 @@ def test_a_run_another_writer_holds_is_left_to_it(line_kind, tmp_path: Path):
         claim = run_claim(runs / "lines/fit" / name)
         assert claim.acquire()
         claim.release()
+
+
+def test_a_stack_trains_the_members_it_could_claim(tmp_path: Path):
+    """A stacked unit whose member another writer holds trains the others, stacked, with their own numbers."""
+    from click.testing import CliRunner
+
+    from benchtui.cli import cli
+    from tests.test_cli import write_cities
+
+    data = write_cities(tmp_path / "cities")
+    preset = tmp_path / "tiny.toml"
+    preset.write_text('name = "tiny"\n[defaults]\n"optim.epochs" = 2\n"model.depth" = 2\n"model.width" = 8\n'
+                      '"system.device" = "cpu"\n[[experiment]]\nname = "lr"\n'
+                      'grid = { "optim.lr" = [0.01, 0.001], "system.seed" = [1, 2] }\n')
+    args = ["replay", str(preset), "--no-ui", "--data", f"cities={data}", "--executor", "local"]
+    held = run_claim(tmp_path / "runs/tiny/lr/lr=0.001,seed=1")
+    assert held.acquire()  # no config recorded: whatever it trains, it is left to it
+    try:
+        result = CliRunner().invoke(cli, [*args, "--runs-dir", str(tmp_path / "runs")])
+    finally:
+        held.release()
+    assert result.exit_code == 0, result.output
+    assert "trained stacked with 3 runs" in result.output and "lr/lr=0.001,seed=1: being trained by" in result.output
+    trained = sorted(p.parent.name for p in (tmp_path / "runs/tiny/lr").glob("*/run.json"))
+    assert trained == ["lr=0.001,seed=2", "lr=0.01,seed=1", "lr=0.01,seed=2"]
+    alone = CliRunner().invoke(cli, [*args, "--runs-dir", str(tmp_path / "alone"), "--no-stack"])
+    assert alone.exit_code == 0
+    for name in trained:
+        mine = json.loads((tmp_path / f"runs/tiny/lr/{name}/run.json").read_text())
+        other = json.loads((tmp_path / f"alone/tiny/lr/{name}/run.json").read_text())
+        assert mine["final"]["val_accuracy"] == other["final"]["val_accuracy"], name
