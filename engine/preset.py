@@ -94,6 +94,9 @@ def load_preset(path: str | Path) -> Preset:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BenchError(f"{path}: cannot read preset ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise BenchError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                         "a preset is TOML, which is UTF-8") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

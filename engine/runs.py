@@ -7,21 +7,31 @@ A finished run that a run of another config replaces is moved, whole, to
 more at the end. A run counts as finished only when ``complete`` is true,
 which is set after its model and figures are saved, so a replay killed at any
 moment redoes exactly the runs that were not finished.
+
+Writers that share a runs folder (replays, the lab bench) claim each run
+before it trains (``run_claim``: an ``fcntl`` lock beside the run's folder,
+recording the holder's pid, host and start time) and rebuild summaries and
+the report under ``outputs_claim``; see ``engine.study._Claims``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import json
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
 from engine.events import Callback, EpochEnd, RunEnd, RunStart
 from engine.kit import History
+from engine.errors import BenchError
 from engine.io import read_json, write_json
 
 FINISHED = ("ok", "diverged", "pruned")  # not redone on resume (a pruned run was judged, not cut short)
 ARCHIVE = "archive"  # <experiment>/archive/<run>@<finished_at>: finished runs a later config replaced
+CLAIM = ".{name}.lock"  # <experiment>/.<run>.lock: who trains the run now (see Claim)
 
 
 def now() -> str:
@@ -37,13 +47,21 @@ class RunWriter(Callback):
         self.record.update(status="running", complete=False, started_at=now())
         self.history = History()
         self.record["history"] = self.history.data
+        self.write_error: str | None = None  # set by the first write that fails (see write)
 
     @property
     def path(self) -> Path:
         return self.run_dir / "run.json"
 
     def write(self) -> None:
-        write_json(self.path, self.record)
+        """Rewrite run.json. A write that fails (disk full, permissions) does
+        not stop the replay: the run ends ``failed`` with the path and the OS
+        reason (``write_error``), and no later write is tried until its end."""
+        if self.write_error is None:
+            try:
+                write_json(self.path, self.record)
+            except OSError as exc:
+                self.write_error = write_failure(self.path, exc)
 
     def on_run_start(self, event: RunStart) -> None:
         self.history.on_run_start(event)
@@ -57,6 +75,8 @@ class RunWriter(Callback):
     def on_run_end(self, event: RunEnd) -> None:
         self.history.on_run_end(event)
         self.record.update(status=event.status, message=event.message, finished_at=now())
+        if self.write_error is not None:
+            self.record.update(status="failed", message=self.write_error)
         self.write()
 
     def finish(self, final: dict, artifacts: list[str]) -> dict:
@@ -64,8 +84,65 @@ class RunWriter(Callback):
         self.record["final"] = final
         self.record["artifacts"] = artifacts
         self.record["complete"] = True
-        self.write()
+        if self.write_error is not None:
+            self._end_unwritten()
+        else:
+            self.write()
         return self.record
+
+    def _end_unwritten(self) -> None:
+        """A run whose run.json could not be written ends ``failed``: one last
+        try to say so on disk; when that fails too, a stale ``running`` record
+        is removed (removing needs no space), so no run is left ``running``."""
+        self.record.update(status="failed", message=self.write_error)
+        try:
+            write_json(self.path, self.record)
+            return
+        except OSError:
+            pass
+        on_disk = read_json(self.path)
+        if isinstance(on_disk, dict) and on_disk.get("status") == "running":
+            try:
+                self.path.unlink()
+            except OSError:
+                pass
+
+    def end_unfinished(self, message: str) -> None:
+        """The replay ends before this run got its results (stopped, or a
+        crash of the driver's own): it ends ``stopped``, never ``running``."""
+        if not self.record.get("complete") and self.record.get("status") == "running":
+            self.record.update(status="stopped", message=message, finished_at=now())
+            self.finish({}, [])
+
+
+def write_failure(path: Path, exc: OSError) -> str:
+    """One line for a write that failed: the path and the OS reason."""
+    return f"writing {exc.filename or path} failed: {exc.strerror or exc}"
+
+
+def check_writable(folder: Path, option: str) -> None:
+    """Make ``folder`` and write, rename and remove a temporary file in it; a
+    ``BenchError`` (``option``: what the user gave) naming the folder and the
+    OS reason when that fails, so an unwritable runs folder is found before
+    any data is loaded. The folders it had to make are removed again: a
+    replay refused later (bad data) leaves nothing behind."""
+    folder = Path(folder)
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    probe = folder / f".write-check-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(probe, {"pid": os.getpid()})
+        renamed = probe.replace(folder / f"{probe.name}.renamed")
+        renamed.unlink()
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename and str(exc.filename) != str(folder) else ""
+        raise BenchError(f"{option}: cannot write in {folder} ({exc.strerror or exc}{where})") from None
+    finally:
+        for path in made:  # deepest first
+            try:
+                path.rmdir()
+            except OSError:
+                break
 
 
 def same_run(record: dict, config_hash: str, early_stop: dict | None = None) -> bool:
@@ -123,6 +200,86 @@ def scan_runs(runs_dir: Path) -> list[dict]:
             record["_archived"] = archived
             out.append(record)
     return out
+
+
+# ------------------------------------------------------------ one writer per run
+class Claim:
+    """An exclusive claim on one path: ``fcntl.flock`` on a lock file that
+    records its holder (pid, host, start time). The kernel drops the lock
+    when the holder exits, however it exits, so a killed replay never leaves
+    a run claimed. Two claims on one path in one process exclude each other
+    too (each opens the file anew)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.fd: int | None = None
+
+    def acquire(self, wait: bool = False, **note: Any) -> bool:
+        """Take the claim; with ``wait`` False, False at once when another
+        holds it. ``note`` is recorded with the holder (e.g. the config hash)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        holder = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started_at": now(), **note})
+        try:  # who holds it, for the others' messages (a lock file, not data: written in place)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, holder.encode(), 0)
+        except OSError:
+            pass
+        return True
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.ftruncate(self.fd, 0)
+        except OSError:
+            pass
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = None
+
+    def holder_info(self) -> dict:
+        """What the holder recorded (pid, host, started_at and its note); {} when unknown."""
+        info = read_json(self.path)
+        return info if isinstance(info, dict) else {}
+
+    def holder(self) -> str:
+        """Who holds the claim, in words (``pid N on HOST since TIME``)."""
+        info = self.holder_info()
+        if not info:
+            return "another writer"
+        return f"pid {info.get('pid')} on {info.get('host')} since {info.get('started_at')}"
+
+    def __enter__(self) -> "Claim":
+        self.acquire(wait=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def run_claim(run_dir: Path) -> Claim:
+    """The claim a writer takes on a run before it trains it:
+    ``<experiment>/.<run>.lock``, a hidden file beside the run's folder (not
+    in it, so archiving the folder does not move the lock; not a folder, so
+    the experiment's folders are still its runs)."""
+    run_dir = Path(run_dir)
+    return Claim(run_dir.parent / CLAIM.format(name=run_dir.name))
+
+
+def outputs_claim(preset_dir: Path) -> Claim:
+    """Held while a writer rebuilds summaries, figures and the report from
+    the run folders (``<runs>/<preset>/.outputs.lock``)."""
+    return Claim(Path(preset_dir) / ".outputs.lock")
 
 
 def dumps_short(value: Any) -> str:

@@ -18,10 +18,11 @@ from engine.config import apply_overrides, config_hash, resolve_key, to_dict
 from engine.errors import BenchError
 from engine.events import Callback
 from engine.figures import FigureContext, first_of_each_setting, summary_table
-from engine.io import write_json, write_text
-from engine.kinds import dataset_of, datasets, get_kind
+from engine.io import read_json, write_json, write_text
+from engine.kinds import dataset_of, datasets, get_kind, load_kinds
 from engine.preset import SEED_KEY, Experiment, Preset, group_name, run_name, seeded
-from engine.runs import RunWriter, archive_other_config, load_finished
+from engine.runs import (Claim, RunWriter, archive_other_config, check_writable, load_finished, now,
+                         outputs_claim, run_claim, write_failure)
 from engine.system import environment, resolve_device
 
 
@@ -139,6 +140,7 @@ def plan(preset: Preset, options: ReplayOptions) -> Plan:
                              f"(it uses: {', '.join(used) or 'none'})")
         if not Path(path).is_dir():
             raise BenchError(f"--data {name}={path}: not a folder")
+    check_writable(options.runs_dir / preset.name, f"--runs-dir {options.runs_dir}")  # before any data loads
     result = Plan(preset, options, runs, {})
     for run in runs:  # load (and validate) every dataset before any training
         result.data_for(run.config, run.experiment.kind)
@@ -177,6 +179,7 @@ def replay(
 
     summary = ReplaySummary()
     started = time.perf_counter()
+    claims = _Claims(the_plan.options.force, log)
     stop = stop if stop is not None else threading.Event()
     preset = the_plan.preset
     by_experiment: dict[str, list[PlannedRun]] = {}
@@ -186,6 +189,7 @@ def replay(
     done: dict[str, dict[str, dict]] = {name: {} for name in by_experiment}
     units: list[executors.Unit] = []
     waiting: dict[str, int] = {}  # experiment -> units not finished yet
+    pending_of: dict[str, list[PlannedRun]] = {}  # experiment -> its runs not finished yet
     for exp_name, runs in by_experiment.items():
         exp = runs[0].experiment
         kind = get_kind(exp.kind)
@@ -198,36 +202,68 @@ def replay(
                 done[exp_name][run.name] = record
             else:
                 pending.append(run)
+        waiting[exp_name] = 0
+        pending_of[exp_name] = pending
+
+    def make_units(runs: list[PlannedRun], first: int) -> list[executors.Unit]:
+        """Units of work for runs of one experiment (counted as waiting)."""
+        if not runs:
+            return []
+        exp = runs[0].experiment
+        made = []
         # ASHA decides per run: an experiment that asks for it trains every run alone
-        for group in _stacks(kind, pending, the_plan.options.stack and exp.early_stop is None):
-            units.append(executors.Unit(len(units), group, exp.kind, the_plan.data_for(group[0].config, exp.kind),
-                                        the_plan.options.data_root, exp.early_stop,
-                                        prepare=lambda unit: _prepare(the_plan, unit, callbacks_for, log)))
-        waiting[exp_name] = sum(1 for u in units if u.runs[0].experiment.name == exp_name)
+        for group in _stacks(get_kind(exp.kind), runs, the_plan.options.stack and exp.early_stop is None):
+            made.append(executors.Unit(first + len(made), group, exp.kind,
+                                       the_plan.data_for(group[0].config, exp.kind),
+                                       the_plan.options.data_root, exp.early_stop,
+                                       prepare=lambda unit: _prepare(the_plan, unit, callbacks_for, log),
+                                       claim=lambda unit: claim(unit)))
+        waiting[exp.name] += len(made)
+        return made
+
+    for pending in pending_of.values():
+        units += make_units(pending, len(units))
 
     written: set[str] = set()
 
     def outputs(exp_name: str) -> None:
+        """The experiment's summary and figures, rebuilt from its run folders as
+        they are (another replay or the lab bench may have trained some of its
+        runs), one writer at a time."""
         runs = by_experiment[exp_name]
         exp = runs[0].experiment
-        records = []
-        for run in runs:  # in the preset's order, whatever trained together
-            if run.name in done[exp_name]:
-                record = done[exp_name][run.name]
-                record["_dir"] = str(run.run_dir)
-                records.append(record)
-        summary.records[exp_name] = records
-        written.add(exp_name)
-        if records:
-            _experiment_outputs(the_plan, exp, get_kind(exp.kind), records, summary, log)
+        with outputs_claim(the_plan.options.runs_dir / preset.name):
+            records = []
+            for run in runs:  # in the preset's order, whatever trained together
+                record = _as_it_is(run, done[exp_name].get(run.name))
+                if record is not None:
+                    record["_dir"] = str(run.run_dir)
+                    records.append(record)
+            summary.records[exp_name] = records
+            written.add(exp_name)
+            if records:
+                _experiment_outputs(the_plan, exp, get_kind(exp.kind), records, summary, log)
+
+    def unit_done(exp_name: str) -> None:
+        waiting[exp_name] -= 1
+        if waiting[exp_name] == 0:
+            outputs(exp_name)
+
+    def claim(unit: executors.Unit) -> bool:
+        """Just before a unit trains: it keeps only the runs this writer could
+        claim and that nobody finished meanwhile; False when none is left."""
+        exp_name = unit.runs[0].experiment.name
+        unit.runs = claims.take(unit.runs, lambda run, record: done[exp_name].__setitem__(run.name, record))
+        if not unit.runs:
+            unit_done(exp_name)
+        return bool(unit.runs)
 
     def finish(unit: executors.Unit, results: list) -> None:
         exp_name = unit.runs[0].experiment.name
         for run, record in zip(unit.runs, _finish_unit(the_plan, unit, results)):
             done[exp_name][run.name] = record
-        waiting[exp_name] -= 1
-        if waiting[exp_name] == 0:
-            outputs(exp_name)
+        claims.release(unit.runs)
+        unit_done(exp_name)
 
     for exp_name in by_experiment:  # nothing to train: its outputs are rewritten at once
         if waiting[exp_name] == 0:
@@ -242,11 +278,30 @@ def replay(
         if name != "ray" and any(u.early_stop for u in units):
             raise BenchError(f"early_stop needs --executor ray (got --executor {name})")
         executor = executors.make(name, the_plan.options.workers, the_plan.options.ray_address)
-        described = executor.describe(len(units))
-        log(f"executor: {described}")
-        for unit in units:  # recorded in each run.json: where and with how many threads it trained
-            unit.executor = described
-        executor.run(units, stop, finish, log)
+        batch, made = units, list(units)
+        try:
+            while batch:
+                if name == "ray":  # a Ray trial starts where the driver cannot hold it back: claimed now
+                    batch = [unit for unit in batch if claim(unit)]
+                    for index, unit in enumerate(batch):
+                        unit.index, unit.claim = index, None
+                described = executor.describe(len(batch))
+                log(f"executor: {described}")
+                for unit in batch:  # recorded in each run.json: where and with how many threads it trained
+                    unit.executor = described
+                if batch:
+                    executor.run(batch, stop, finish, log)
+                # runs another writer held with another config: trained now that it let go
+                deferred = claims.wait_deferred(stop)
+                batch = []
+                for exp_name in by_experiment:
+                    batch += make_units([run for run in deferred if run.experiment.name == exp_name], len(batch))
+                made += batch
+        finally:  # however the executor ends, no run stays `running` and no claim stays held
+            for unit in made:
+                for writer in unit.writers:
+                    writer.end_unfinished("the replay ended before this run finished")
+            claims.release_all()
     for exp_name in by_experiment:  # stopped: the runs that finished still get their summary and figures
         if exp_name not in written:
             outputs(exp_name)
@@ -264,12 +319,85 @@ def replay(
         try:
             from engine.studies import write_report
 
-            files = write_report(the_plan, summary)
+            with outputs_claim(the_plan.options.runs_dir / preset.name):
+                files = write_report(the_plan, summary)
             log(f"report: wrote {', '.join(str(f) for f in files)}")
+        except OSError as exc:  # disk full, permissions: the path and the reason
+            summary.problems.append(f"report failed: {write_failure(Path(preset.name), exc)}")
         except Exception as exc:  # noqa: BLE001 - the runs are kept; the report problem is reported
             summary.problems.append(f"report failed: {type(exc).__name__}: {exc}")
             log(traceback.format_exc(limit=4))
     return summary
+
+
+class _Claims:
+    """The runs this writer holds (``engine.runs.run_claim``): each run is
+    claimed just before it trains, so two replays (or a replay and the lab
+    bench) that share a runs folder split the runs between them and never
+    train one twice; released once the run's record is final."""
+
+    def __init__(self, force: bool, log: Callable[[str], None]):
+        self.force, self.log = force, log
+        self.since = now()  # --force: a run finished after this was trained for this replay by another
+        self.held: dict[Path, Claim] = {}
+        self.deferred: list[PlannedRun] = []  # held by a writer of another config: trained after it
+
+    def take(self, runs: list[PlannedRun], finished: Callable[[PlannedRun, dict], None]) -> list[PlannedRun]:
+        """The runs this writer claims and still has to train; a run another
+        writer finished meanwhile goes to ``finished`` instead, one that
+        another writer trains with another config to ``deferred``."""
+        mine = []
+        for run in runs:
+            claim = run_claim(run.run_dir)
+            if not claim.acquire(config_hash=config_hash(run.config)):
+                if claim.holder_info().get("config_hash") not in (None, config_hash(run.config)):
+                    self.log(f"{run.run_id}: another config is being trained by {claim.holder()}; "
+                             "this one trains after it (archiving it)")
+                    self.deferred.append(run)
+                else:
+                    self.log(f"{run.run_id}: being trained by another writer ({claim.holder()}); left to it")
+                continue
+            record = load_finished(run.run_dir, config_hash(run.config), run.experiment.early_stop)
+            if record is not None and (not self.force or str(record.get("finished_at", "")) >= self.since):
+                claim.release()
+                self.log(f"{run.run_id}: finished meanwhile by another writer ({record['status']}), skipped")
+                finished(run, record)
+                continue
+            self.held[run.run_dir] = claim
+            mine.append(run)
+        return mine
+
+    def release(self, runs: list[PlannedRun]) -> None:
+        for run in runs:
+            claim = self.held.pop(run.run_dir, None)
+            if claim is not None:
+                claim.release()
+
+    def wait_deferred(self, stop: threading.Event) -> list[PlannedRun]:
+        """The deferred runs, once their holders let go (called while this
+        writer holds no claim, so two writers never wait for each other)."""
+        runs, self.deferred = self.deferred, []
+        for run in runs:
+            claim = run_claim(run.run_dir)
+            while not stop.is_set() and not claim.acquire():
+                time.sleep(0.5)
+            claim.release()
+        return [] if stop.is_set() else runs
+
+    def release_all(self) -> None:
+        for claim in self.held.values():
+            claim.release()
+        self.held.clear()
+
+
+def _as_it_is(run: PlannedRun, mine: dict | None) -> dict | None:
+    """A run's record as its folder holds it now: the folder's finished record
+    (whoever trained it), else this writer's own when the folder has none
+    (its run.json could not be written), else None (not finished here yet)."""
+    record = read_json(run.run_dir / "run.json")
+    if isinstance(record, dict) and record.get("complete"):
+        return record
+    return mine if record is None else None
 
 
 def _stacks(kind, runs: list[PlannedRun], allowed: bool) -> list[list[PlannedRun]]:
@@ -287,6 +415,14 @@ def _stacks(kind, runs: list[PlannedRun], allowed: bool) -> list[list[PlannedRun
             groups[key] = [run]
             order.append(groups[key])
     return order
+
+
+def kind_packages() -> tuple[str, ...]:
+    """The packages every registered kind names (their versions go into run.json)."""
+    names: list[str] = []
+    for kind in load_kinds().values():
+        names += [p for p in kind.packages if p not in names]
+    return tuple(names)
 
 
 def _prepare(the_plan: Plan, unit, callbacks_for, log) -> list[list[Callback]]:
@@ -316,7 +452,7 @@ def _prepare(the_plan: Plan, unit, callbacks_for, log) -> list[list[Callback]]:
         "config_hash": config_hash(run.config),
         "seed": run.config.system.seed,
         "data": kind.describe_data(unit.data),
-        "environment": environment(device),
+        "environment": environment(device, kind_packages()),
         "executor": unit.executor,
     } | ({"early_stop": run.experiment.early_stop} if run.experiment.early_stop else {})) for run in group]
     return [[writer, *callbacks_for(run)] for writer, run in zip(unit.writers, group)]
@@ -333,9 +469,11 @@ def _finish_unit(the_plan: Plan, unit, results: list) -> list[dict]:
         if result.status == "failed" and record.get("status") != "failed":  # e.g. a result that could not travel
             record.update(status="failed", message=result.message)
         artifacts: list[str] = []
-        if result.status != "failed":
+        if result.status != "failed" and writer.write_error is None:
             try:
                 artifacts = kind.save_artifacts(result, run.run_dir, record, unit.data)
+            except OSError as exc:  # disk full, permissions: the path and the reason, no traceback
+                record.update(status="failed", message=f"saving outputs failed: {write_failure(run.run_dir, exc)}")
             except Exception as exc:  # noqa: BLE001 - the run is kept, the failure recorded
                 record.update(status="failed", message=f"saving outputs failed: {type(exc).__name__}: {exc}")
         records.append(writer.finish(kind.final_metrics(record["history"]), artifacts))
@@ -345,13 +483,17 @@ def _finish_unit(the_plan: Plan, unit, results: list) -> list[dict]:
 def _experiment_outputs(the_plan: Plan, exp: Experiment, kind, records: list[dict], summary: ReplaySummary,
                         log: Callable[[str], None]) -> None:
     out = the_plan.options.runs_dir / the_plan.preset.name / exp.name
-    write_text(out / "summary.md", f"# {exp.title}\n\n{exp.description}\n\n{summary_table(records, kind)}")
-    write_json(out / "summary.json", [
-        {k: r.get(k) for k in ("name", "status", "message", "swept", "final", "seed")}
-        | {"iterations_per_epoch": r.get("history", {}).get("iterations_per_epoch"),
-           "wall_time": r.get("history", {}).get("wall_time")}
-        for r in records
-    ])
+    try:
+        write_text(out / "summary.md", f"# {exp.title}\n\n{exp.description}\n\n{summary_table(records, kind)}")
+        write_json(out / "summary.json", [
+            {k: r.get(k) for k in ("name", "status", "message", "swept", "final", "seed")}
+            | {"iterations_per_epoch": r.get("history", {}).get("iterations_per_epoch"),
+               "wall_time": r.get("history", {}).get("wall_time")}
+            for r in records
+        ])
+    except OSError as exc:  # disk full, permissions: the runs are kept; the path and the reason
+        summary.problems.append(f"{exp.name}: summary not written: {write_failure(out, exc)}")
+        return
     usable = [r for r in records if r.get("history", {}).get("epoch")]
     ctx = (kind.figure_context or FigureContext)(kind, lambda cfg: the_plan.data_for(cfg, exp.kind))
     written = ["summary.md"]
@@ -360,6 +502,8 @@ def _experiment_outputs(the_plan: Plan, exp: Experiment, kind, records: list[dic
         chosen = usable if figure.over_seeds else first_of_each_setting(usable)
         try:
             written += figure.draw(chosen, out, spec, exp.title, ctx) if chosen else []
+        except OSError as exc:
+            summary.problems.append(f"{exp.name}: figure '{spec['kind']}' not written: {write_failure(out, exc)}")
         except Exception as exc:  # noqa: BLE001 - one broken figure must not lose the others
             summary.problems.append(f"{exp.name}: figure '{spec['kind']}' failed: {type(exc).__name__}: {exc}")
             log(traceback.format_exc(limit=3))

@@ -37,13 +37,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-@lru_cache(maxsize=1)
-def _static_environment() -> dict:
+@lru_cache(maxsize=4)
+def _static_environment(extra: tuple[str, ...]) -> dict:
     packages = {}
-    from engine.kinds import load_kinds
-
     names = ["torch", "torchvision", "numpy", "pandas", "scikit-learn"]
-    names += [p for kind in load_kinds().values() for p in kind.packages if p not in names]
+    names += [p for p in extra if p not in names]
     for name in names + ["benchtui"]:
         try:
             packages[name] = metadata.version(name)
@@ -67,8 +65,11 @@ def _static_environment() -> dict:
     }
 
 
-def environment(device: torch.device) -> dict:
-    env = dict(_static_environment())
+def environment(device: torch.device, packages: tuple[str, ...] = ()) -> dict:
+    """Where a run trains: python, platform, the versions of the usual
+    packages and of ``packages`` (the kinds', given by the caller: this module
+    sits below the kinds), the git commit and the device."""
+    env = dict(_static_environment(tuple(packages)))
     env["device"] = str(device)
     env["device_name"] = device_name(device)
     env["cuda"] = torch.version.cuda if device.type == "cuda" else None

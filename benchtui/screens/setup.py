@@ -20,7 +20,7 @@ from textual.widgets.option_list import Option
 from textual_plotext import PlotextPlot
 
 from benchtui.setup_state import SEED_KEY, SetupState, choices, validate
-from benchtui.widgets.forms import ConfigForm, ExplicitRuns, SetupPane, SweepRows, field_id
+from benchtui.widgets.forms import ConfigForm, ExplicitRuns, SetupPane, SweepRows
 from benchtui.widgets.thumbnail import Thumbnail
 from engine.config import leaf_types
 from engine.errors import BenchError

@@ -149,13 +149,12 @@ def read_folder(folder: str | Path) -> tuple[np.ndarray, np.ndarray]:
                          "(one label row per image expected)")
     if len(labels) < 10:
         raise BenchError(f"{where}: {len(labels)} clocks, at least 10 needed for the 80/10/10 split")
-    labels = np.asarray(labels, dtype=np.int64)
-    for column, what, top in ((0, "hour", 11), (1, "minute", 59)):
-        bad = np.flatnonzero((labels[:, column] < 0) | (labels[:, column] > top))
+    for column, what, top in ((0, "hour", 11), (1, "minute", 59)):  # checked in the file's own dtype:
+        bad = np.flatnonzero((labels[:, column] < 0) | (labels[:, column] > top))  # a uint64 never wraps to -1
         if len(bad):
             raise BenchError(f"{where}: row {bad[0]}: {what} {labels[bad[0], column]} is outside 0-{top} "
                              f"({len(bad)} such rows)")
-    return images, labels
+    return images, np.asarray(labels, dtype=np.int64)
 
 
 def load_clocks(path: str | Path | None, size: int, n: int, seed: int,

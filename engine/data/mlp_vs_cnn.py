@@ -1,9 +1,11 @@
 """The two datasets of lab 4 (STUDY Part C.4): Fashion-MNIST and CIFAR-10.
 
 Formats, as their authors distribute them:
-  * ``fashion_mnist``: a folder with the four gzipped IDX files
+  * ``fashion_mnist``: a folder with the four IDX files
     ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
-    ``t10k-images-idx3-ubyte.gz``, ``t10k-labels-idx1-ubyte.gz``. IDX: two
+    ``t10k-images-idx3-ubyte.gz``, ``t10k-labels-idx1-ubyte.gz``, gzipped as
+    distributed or raw (the same names without ``.gz``, as torchvision
+    leaves them after extracting, also in its ``FashionMNIST/raw/``). IDX: two
     zero bytes, a type byte (0x08 = unsigned byte), the number of dimensions,
     each dimension as a big-endian uint32, then the values row by row
     (images: magic 0x00000803, n x 28 x 28; labels: 0x00000801, n).
@@ -93,16 +95,32 @@ class ImageSet:
 
 
 # ------------------------------------------------------------------ Fashion-MNIST
+def idx_file(folder: Path, name: str) -> Path:
+    """Where the IDX file ``name`` (``….gz``) is: gzipped or raw, in ``folder``
+    or in torchvision's ``FashionMNIST/raw/`` under it."""
+    raw_name = name.removesuffix(".gz")
+    places = (folder, folder / "FashionMNIST" / "raw", folder / "raw")
+    for place in places:
+        for candidate in (place / name, place / raw_name):
+            if candidate.is_file():
+                return candidate
+    raise BenchError(f"{folder / name}: file not found (nor {raw_name} uncompressed, nor in FashionMNIST/raw/)")
+
+
 def read_idx(path: Path, magic: int, dims: tuple[int | None, ...]) -> np.ndarray:
-    """An IDX file of unsigned bytes (gzipped when the name ends in .gz),
-    checked against ``magic`` and ``dims`` (None: any size)."""
+    """An IDX file of unsigned bytes, gzipped (told by its first two bytes,
+    whatever its name) or raw, checked against ``magic`` and ``dims`` (None:
+    any size)."""
     if not path.is_file():
         raise BenchError(f"{path}: file not found")
     try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
+        with open(path, "rb") as fh:
+            gzipped = fh.read(2) == b"\x1f\x8b"
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as fh:
             raw = fh.read()
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:  # zlib.error: bad deflate data
-        raise BenchError(f"{path}: not a readable gzip file ({type(exc).__name__}: {exc})") from None
+        what = "a readable gzip file" if gzipped else "readable"
+        raise BenchError(f"{path}: not {what} ({type(exc).__name__}: {exc})") from None
     if len(raw) < 4:
         raise BenchError(f"{path}: truncated: {len(raw)} bytes, not even an IDX header")
     found = struct.unpack(">I", raw[:4])[0]
@@ -135,12 +153,13 @@ def read_fashion_mnist(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, n
     """(x, y) for train and test from the four IDX files; x (n, 1, 28, 28)."""
     x, y = {}, {}
     for split, (images_name, labels_name) in IDX_FILES.items():
-        images = read_idx(folder / images_name, 0x00000803, (None, 28, 28))
-        labels = read_idx(folder / labels_name, 0x00000801, (None,))
+        images_path, labels_path = idx_file(folder, images_name), idx_file(folder, labels_name)
+        images = read_idx(images_path, 0x00000803, (None, 28, 28))
+        labels = read_idx(labels_path, 0x00000801, (None,))
         if len(images) != len(labels):
-            raise BenchError(f"{folder / labels_name}: {len(labels)} labels but {images_name} has "
+            raise BenchError(f"{labels_path}: {len(labels)} labels but {images_path.name} has "
                              f"{len(images)} images")
-        x[split], y[split] = images[:, None], check_labels(folder / labels_name, labels)
+        x[split], y[split] = images[:, None], check_labels(labels_path, labels)
     names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
     return x, y, names
 
@@ -206,13 +225,25 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     data = np.asarray(batch["data"])
     if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
         raise BenchError(f"{path}: 'data' is {data.dtype} {data.shape}, expected uint8 (n, 3072)")
-    try:
-        labels = np.asarray(batch["labels"], dtype=np.int64).reshape(-1)
-    except (TypeError, ValueError):
-        raise BenchError(f"{path}: 'labels' is not a list of integers") from None
+    labels = cifar_labels(path, batch["labels"])
     if len(labels) != len(data):
         raise BenchError(f"{path}: {len(labels)} labels for {len(data)} images")
-    return data.reshape(-1, 3, 32, 32), check_labels(path, labels)
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def cifar_labels(path: Path, raw: object) -> np.ndarray:
+    """A batch's ``labels``: integers 0-9, one by one (a float such as 3.7,
+    a bool, 10**30 or -1 is refused, naming its index; never rounded or
+    wrapped)."""
+    values = raw.tolist() if isinstance(raw, np.ndarray) else raw
+    if not isinstance(values, (list, tuple)):
+        raise BenchError(f"{path}: 'labels' is a {type(raw).__name__}, not a list of integers 0-9")
+    for index, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise BenchError(f"{path}: label {value!r} at index {index} is not an integer (labels are 0-9)")
+        if not 0 <= value <= 9:
+            raise BenchError(f"{path}: label {value} at index {index} is out of range 0-9")
+    return np.asarray(values, dtype=np.int64).reshape(-1)
 
 
 def read_cifar10(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str]]:

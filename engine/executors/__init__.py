@@ -96,6 +96,9 @@ class Unit:
     early_stop: dict | None = None
     executor: str = ""  # the executor and its threads, as its log line says (recorded in run.json)
     prepare: Callable[["Unit"], list[list[Callback]]] | None = None
+    # claims the unit's runs for this writer just before it trains (engine.study._claim); False when none
+    # is left to train here (claimed by another replay or the lab bench, or finished by it meanwhile)
+    claim: Callable[["Unit"], bool] | None = None
     callbacks: list[list[Callback]] = field(default_factory=list)
     writers: list = field(default_factory=list)  # engine.runs.RunWriter per run, set by prepare
     started: set[int] = field(default_factory=set)
@@ -111,10 +114,14 @@ class Unit:
     def run_ids(self) -> list[str]:
         return [run.run_id for run in self.runs]
 
-    def begin(self) -> None:
-        """Open the runs' folders and listeners (afresh when a unit is trained again, e.g. a Ray trial retried)."""
+    def begin(self) -> bool:
+        """Claim the unit's runs and open their folders and listeners (afresh when a unit is trained again,
+        e.g. a Ray trial retried); False when none is left to train here (the executor then skips the unit)."""
+        if self.claim is not None and not self.claim(self):
+            return False
         self.started, self.ended, self.began_at, self.last_epoch = set(), set(), {}, {}
         self.callbacks = self.prepare(self) if self.prepare is not None else [[] for _ in self.runs]
+        return True
 
     def task(self) -> Task:
         from engine.kinds import MODULES
@@ -193,14 +200,19 @@ class Lives:
         self.finished: set[int] = set()
         self.attempts: dict[int, int] = {}
 
-    def start(self, unit: Unit) -> None:
+    def start(self, unit: Unit) -> bool:
+        """Begin a unit; False when it is not to be trained here (finished, or its runs claimed by another
+        writer: such a unit is done here without results)."""
         if unit.index in self.finished:
-            return
+            return False
         self.attempts[unit.index] = self.attempts.get(unit.index, 0) + 1
         if unit.index in self.begun:
             self.log(f"{', '.join(unit.run_ids)}: trained again from the start (attempt {self.attempts[unit.index]})")
+        if not unit.begin():
+            self.finished.add(unit.index)
+            return False
         self.begun.add(unit.index)
-        unit.begin()
+        return True
 
     def event(self, unit: Unit, member: int, hook: str, event: object) -> None:
         if unit.index in self.begun and unit.index not in self.finished:

@@ -18,7 +18,8 @@ class LocalExecutor(Executor):
         for unit in units:
             if stop.is_set():
                 break
-            life.start(unit)
+            if not life.start(unit):  # another writer trains its runs
+                continue
             kind = get_kind(unit.kind)
             listeners = unit.listeners()
             if len(unit.runs) == 1:

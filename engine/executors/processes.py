@@ -101,6 +101,15 @@ class _Worker:
     unit: Unit | None = None
 
 
+def _next_begun(queue: deque, life: Lives) -> Unit | None:
+    """The next unit of the queue that begins (whose runs no other writer trains), or None."""
+    while queue:
+        unit = queue.popleft()
+        if life.start(unit):
+            return unit
+    return None
+
+
 class ProcessExecutor(Executor):
     name = "processes"
 
@@ -144,12 +153,12 @@ class ProcessExecutor(Executor):
                 if stop.is_set():
                     shared_stop.set()
                 for worker in pool:
-                    if worker.unit is None and queue and not stop.is_set():
+                    unit = _next_begun(queue, life) if worker.unit is None and not stop.is_set() else None
+                    if unit is not None:
                         if not worker.process.is_alive():  # died while idle: a fresh one takes its place
                             worker.conn.close()
                             pool[pool.index(worker)] = worker = spawn()
-                        worker.unit = queue.popleft()
-                        life.start(worker.unit)
+                        worker.unit = unit
                         try:
                             worker.conn.send(worker.unit.task())
                         except OSError:  # it died just now: the read below reports the unit failed

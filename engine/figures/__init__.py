@@ -11,6 +11,7 @@ return the file names they wrote. Kind-specific figures live in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -225,10 +226,20 @@ def metric_vs(records: list[dict], out: Path, spec: dict, title: str, ctx: Figur
     return [save(fig, out / (spec.get("file") or f"{short}_vs_{leaf}.png"))]
 
 
+@dataclass(frozen=True)
+class FigureKind:
+    """A figure a kind offers (``figures = [{kind = NAME, ...}]`` in presets)."""
+
+    draw: Callable[..., list[str]]  # (records, out dir, spec, title, ctx) -> file names written
+    options: frozenset[str] = frozenset()
+    metric_options: tuple[str, ...] = ()  # options whose values must be metrics of the kind
+    key_options: tuple[str, ...] = ()  # options whose values are config keys (resolved to dotted keys)
+    help: str = ""
+    over_seeds: bool = False  # draws the mean and spread over seeds; otherwise it gets one run (seed) per setting
+
+
 def generic_figures() -> dict:
     """The figure kinds every kind can offer."""
-    from engine.kinds import FigureKind
-
     return {
         "curves": FigureKind(curves, frozenset({"metrics", "facet", "file"}), metric_options=("metrics",),
                              key_options=("facet",), help="metrics per epoch (or step_loss per step), facet KEY",

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Literal
 
 from engine.errors import BenchError
+from engine.figures import FigureKind  # noqa: F401 - a kind declares its figures with it (it lives with them)
 
 
 @dataclass(frozen=True)
@@ -80,16 +81,6 @@ class StepChart:
     y: str = "loss"
     x: str = "step"
     log: bool = True
-
-
-@dataclass(frozen=True)
-class FigureKind:
-    draw: Callable[..., list[str]]  # (records, out dir, spec, title, ctx) -> file names written
-    options: frozenset[str] = frozenset()
-    metric_options: tuple[str, ...] = ()  # options whose values must be metrics of the kind
-    key_options: tuple[str, ...] = ()  # options whose values are config keys (resolved to dotted keys)
-    help: str = ""
-    over_seeds: bool = False  # draws the mean and spread over seeds; otherwise it gets one run (seed) per setting
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from engine import kit
 from engine.data.images import SPLITS, ImageSplits
 from engine.errors import BenchError
 from engine.models.images import ResNetConfig, ResolvedWeights, binary_resnet18, load_backbone, normaliser
+from engine.trainers import images_classic
 from engine.trainers.images_weights import resolve_weights
 from engine.system import resolve_device, seed_everything
 
@@ -176,8 +177,6 @@ def prob_metrics(prob: np.ndarray, y: torch.Tensor) -> tuple[float, float]:
 
 # ------------------------------------------------------------------------ fit
 def fit(cfg: ImageTrainConfig, data: ImageSplits, session: kit.RunSession) -> kit.Fitted:
-    from engine.trainers import images_classic
-
     device = resolve_device(cfg.system.device)
     seed_everything(cfg.system.seed)
     generator = torch.Generator().manual_seed(cfg.system.seed)
@@ -201,7 +200,7 @@ def fit(cfg: ImageTrainConfig, data: ImageSplits, session: kit.RunSession) -> ki
     if not classic:
         return _fit_torch(cfg, data, weights, device, prep, generator, extra, session)
     epoch_start = time.perf_counter()
-    probs, note = images_classic.fit_classic(cfg, data, weights, device, prep)
+    probs, note = images_classic.fit_classic(cfg, data, lambda: features_of(cfg, data, weights, device, prep))
     metrics = {s: prob_metrics(probs[s], data.y[s]) + (probs[s],) for s in SPLITS}
     finite = record_epoch(session, extra, data, 1, [], time.perf_counter() - epoch_start, metrics)
     return kit.Fitted("ok" if finite else "diverged", note, None, extra)

@@ -1,6 +1,7 @@
 """The two image baselines that are not trained by gradient steps here:
 XGBoost (default parameters) on flattened pixels, and scikit-learn's
-``LogisticRegression()`` on the frozen backbone's 512-d features."""
+``LogisticRegression()`` on the frozen backbone's 512-d features (computed
+by the caller, ``engine.trainers.images``, which this module never imports)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ import warnings
 
 import numpy as np
 
+from typing import Callable
+
 from engine.data.images import SPLITS
 
 MODES = ("xgboost", "sklearn_probe")
 
 
-def fit_classic(cfg, data, weights, device, prep) -> tuple[dict[str, np.ndarray], str]:
-    """Test/val/train probabilities of the positive class, and a note (e.g. no convergence)."""
-    from engine.trainers import images
-
+def fit_classic(cfg, data, features: Callable[[], dict]) -> tuple[dict[str, np.ndarray], str]:
+    """Test/val/train probabilities of the positive class, and a note (e.g.
+    no convergence); ``features()``: the frozen backbone's features per split
+    (asked for only by the probe)."""
     note = ""
     if cfg.model.mode == "xgboost":
         from xgboost import XGBClassifier
@@ -28,7 +31,7 @@ def fit_classic(cfg, data, weights, device, prep) -> tuple[dict[str, np.ndarray]
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
-    feats = {s: f.cpu().numpy() for s, f in images.features_of(cfg, data, weights, device, prep).items()}
+    feats = {s: f.cpu().numpy() for s, f in features().items()}
     model = LogisticRegression()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
