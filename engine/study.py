@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from engine import checkpoint
 from engine.config import apply_overrides, config_hash, resolve_key, to_dict
 from engine.errors import BenchError
 from engine.events import Callback
@@ -21,7 +22,7 @@ from engine.figures import FigureContext, first_of_each_setting, summary_table
 from engine.io import write_json, write_text
 from engine.kinds import dataset_of, datasets, get_kind
 from engine.preset import SEED_KEY, Experiment, Preset, group_name, run_name, seeded
-from engine.runs import RunWriter, archive_other_config, load_finished
+from engine.runs import FINISHED, RunWriter, archive_other_config, load_finished
 from engine.system import environment, resolve_device
 
 
@@ -39,6 +40,7 @@ class ReplayOptions:
     executor: str | None = "local"  # local | processes | ray; None: the default (engine.executors.choose)
     workers: int | None = None  # processes / ray: how many units train at once (default: one per core or GPU)
     ray_address: str | None = None  # ray: None starts a local instance; "auto" or HOST:PORT joins a cluster
+    keep_checkpoints: bool = False  # --keep-checkpoints: a finished run keeps its last checkpoint.pt
 
 
 @dataclass
@@ -198,11 +200,17 @@ def replay(
                 done[exp_name][run.name] = record
             else:
                 pending.append(run)
-        # ASHA decides per run: an experiment that asks for it trains every run alone
-        for group in _stacks(kind, pending, the_plan.options.stack and exp.early_stop is None):
+        saved = _find_checkpoints(the_plan, pending, log)
+        # ASHA decides per run: an experiment that asks for it trains every run alone; runs resume in a
+        # stack only with runs that resume from the same epoch
+        for group in _stacks(kind, pending, the_plan.options.stack and exp.early_stop is None,
+                             lambda run: saved[run.run_id].epoch if run.run_id in saved else 0):
             units.append(executors.Unit(len(units), group, exp.kind, the_plan.data_for(group[0].config, exp.kind),
                                         the_plan.options.data_root, exp.early_stop,
-                                        prepare=lambda unit: _prepare(the_plan, unit, callbacks_for, log)))
+                                        prepare=lambda unit, saved=saved: _prepare(the_plan, unit, callbacks_for,
+                                                                                   log, saved),
+                                        resume=[saved[r.run_id].payload if r.run_id in saved else None
+                                                for r in group]))
         waiting[exp_name] = sum(1 for u in units if u.runs[0].experiment.name == exp_name)
 
     written: set[str] = set()
@@ -272,13 +280,17 @@ def replay(
     return summary
 
 
-def _stacks(kind, runs: list[PlannedRun], allowed: bool) -> list[list[PlannedRun]]:
-    """Runs to train, grouped: runs with the same stack key train together
-    (the kind says which can); the others one by one, in order."""
+def _stacks(kind, runs: list[PlannedRun], allowed: bool,
+            first_epoch: Callable[[PlannedRun], int] = lambda run: 0) -> list[list[PlannedRun]]:
+    """Runs to train, grouped: runs with the same stack key (and resuming
+    from the same epoch) train together (the kind says which can); the others
+    one by one, in order."""
     groups: dict[Any, list[PlannedRun]] = {}
     order: list[list[PlannedRun]] = []
     for run in runs:
         key = kind.stack_key(run.config) if allowed and kind.fit_stack is not None else None
+        if key is not None:
+            key = (first_epoch(run), key)
         if key is None:
             order.append([run])
         elif key in groups:
@@ -289,7 +301,41 @@ def _stacks(kind, runs: list[PlannedRun], allowed: bool) -> list[list[PlannedRun
     return order
 
 
-def _prepare(the_plan: Plan, unit, callbacks_for, log) -> list[list[Callback]]:
+def _find_checkpoints(the_plan: Plan, runs: list[PlannedRun], log) -> dict[str, checkpoint.Saved]:
+    """The runs that resume from a checkpoint of their config (none with --force)."""
+    found: dict[str, checkpoint.Saved] = {}
+    for run in runs:
+        if the_plan.options.force:
+            continue
+        saved, why = checkpoint.find(run.run_dir, config_hash(run.config))
+        if why:
+            log(f"{run.run_id}: {why}")
+        if saved is not None:
+            found[run.run_id] = saved
+            log(f"{run.run_id}: resumes from its checkpoint after epoch {saved.epoch} of {saved.epochs}")
+    return found
+
+
+def _resume_writers(unit, saved: dict[str, checkpoint.Saved]) -> None:
+    """A resumed run's record starts with the history its checkpoint holds and says where it resumed."""
+    for run, writer in zip(unit.runs, unit.writers):
+        if run.run_id in saved:
+            writer.history.data.update(saved[run.run_id].history)
+            writer.record["resumed"] = checkpoint.resumed_record(saved[run.run_id])
+
+
+def _end_checkpoints(the_plan: Plan, unit, records: list[dict]) -> None:
+    """A finished run needs its checkpoint no more (unless --keep-checkpoints);
+    a failed or stopped one keeps it, to resume from."""
+    if the_plan.options.keep_checkpoints:
+        return
+    for run, record in zip(unit.runs, records):
+        if record.get("complete") and record.get("status") in FINISHED:
+            checkpoint.discard(run.run_dir)
+
+
+def _prepare(the_plan: Plan, unit, callbacks_for, log,
+             saved: dict[str, checkpoint.Saved] | None = None) -> list[list[Callback]]:
     """Just before a unit trains: keep a finished run of another config
     (archived, never overwritten) and open each run's writer; returns each
     run's listeners (its writer first)."""
@@ -319,7 +365,9 @@ def _prepare(the_plan: Plan, unit, callbacks_for, log) -> list[list[Callback]]:
         "environment": environment(device),
         "executor": unit.executor,
     } | ({"early_stop": run.experiment.early_stop} if run.experiment.early_stop else {})) for run in group]
-    return [[writer, *callbacks_for(run)] for writer, run in zip(unit.writers, group)]
+    _resume_writers(unit, saved or {})
+    return [[writer, checkpoint.CheckpointWriter(run.run_dir), *callbacks_for(run)]
+            for writer, run in zip(unit.writers, group)]
 
 
 def _finish_unit(the_plan: Plan, unit, results: list) -> list[dict]:
@@ -339,6 +387,7 @@ def _finish_unit(the_plan: Plan, unit, results: list) -> list[dict]:
             except Exception as exc:  # noqa: BLE001 - the run is kept, the failure recorded
                 record.update(status="failed", message=f"saving outputs failed: {type(exc).__name__}: {exc}")
         records.append(writer.finish(kind.final_metrics(record["history"]), artifacts))
+    _end_checkpoints(the_plan, unit, records)
     return records
 
 
