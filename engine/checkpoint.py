@@ -54,6 +54,7 @@ class Saved:
     history: dict  # the history up to ``epoch``
     elapsed: float  # seconds trained up to ``epoch``
     payload: bytes  # the file's bytes, handed to the trainer
+    diverged: bool = False  # a stack's member that diverged in ``epoch`` (it keeps its place in the stack)
 
 
 # ------------------------------------------------------------- random states
@@ -93,11 +94,12 @@ def load_state(obj: Any, state: Any) -> None:
 
 
 def pack(*, config_hash: str, epoch: int, epochs: int, elapsed: float, history: dict,
-         objects: dict[str, Any]) -> bytes:
-    """One run's checkpoint at the end of ``epoch``, as bytes."""
+         objects: dict[str, Any], diverged: bool = False) -> bytes:
+    """One run's checkpoint at the end of ``epoch``, as bytes (``diverged``:
+    the run diverged in this epoch; only a stack's member is saved then)."""
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, "config_hash": config_hash, "epoch": epoch, "epochs": epochs,
-                "elapsed": elapsed, "history": history, "rng": rng_states(),
+                "diverged": diverged, "elapsed": elapsed, "history": history, "rng": rng_states(),
                 "state": {name: state_of(obj) for name, obj in objects.items()}}, buffer)
     return buffer.getvalue()
 
@@ -134,11 +136,12 @@ def find(run_dir: Path, config_hash: str) -> tuple[Saved | None, str]:
         checkpoint = unpack(payload)
         epoch, epochs = int(checkpoint["epoch"]), int(checkpoint["epochs"])
         history, elapsed, found_hash = checkpoint["history"], float(checkpoint["elapsed"]), checkpoint["config_hash"]
+        diverged = bool(checkpoint.get("diverged", False))
     except Exception as exc:  # noqa: BLE001 - an unreadable checkpoint: the run starts afresh, and says why
         return None, f"{path} is unreadable ({type(exc).__name__}: {exc}); the run starts from epoch 0"
     if found_hash != config_hash:
         return None, f"{path} was written for another config; the run starts from epoch 0"
-    return Saved(epoch, epochs, history, elapsed, payload), ""
+    return Saved(epoch, epochs, history, elapsed, payload, diverged), ""
 
 
 def discard(run_dir: Path) -> None:
@@ -147,7 +150,8 @@ def discard(run_dir: Path) -> None:
 
 def resumed_record(saved: Saved) -> dict:
     """What run.json says of a resumed run."""
-    return {"from_epoch": saved.epoch, "of_epochs": saved.epochs, "seconds_before": round(saved.elapsed, 3)}
+    return {"from_epoch": saved.epoch, "of_epochs": saved.epochs, "seconds_before": round(saved.elapsed, 3)} \
+        | ({"diverged": True} if saved.diverged else {})
 
 
 class CheckpointWriter(Callback):

@@ -154,6 +154,8 @@ class RunSession:
         self._clock = time.perf_counter()
         self.seconds_before = 0.0  # trained before this session, by the run this one resumes
         self._cut: int | None = None  # the epoch a stop cut short
+        self._diverged_too = False
+        self.resumed_diverged = False  # resumed from the checkpoint of the epoch it diverged in
 
     def start(self, epochs: int, steps_per_epoch: int, device: Any, note: str = "") -> None:
         self.started = True
@@ -172,16 +174,20 @@ class RunSession:
     def stop_requested(self) -> bool:
         return self.stop_event is not None and self.stop_event.is_set()
 
-    def resume_from(self, **objects: Any) -> int:
+    def resume_from(self, diverged_too: bool = False, **objects: Any) -> int:
         """Name what carries the run's state from one epoch to the next (modules,
         optimisers, generators: anything with ``state_dict``/``load_state_dict``,
         or a ``torch.Generator``), just before the first epoch. When the run
         resumes, their states, the random states and the history are restored
         from its checkpoint; returns the last epoch it holds (0: start afresh).
-        From now on every whole epoch that ends well sends a checkpoint."""
+        From now on every whole epoch that ends well sends a checkpoint.
+
+        ``diverged_too``: the epoch a run diverged in is checkpointed as well
+        (a stack's member, which keeps its place in the stack after it
+        diverged); ``resumed_diverged`` then says a run resumed that way."""
         from engine import checkpoint
 
-        self._saved = objects
+        self._saved, self._diverged_too = objects, diverged_too
         if self._resume is None:
             return 0
         saved = checkpoint.unpack(self._resume)
@@ -189,6 +195,7 @@ class RunSession:
         checkpoint.restore(saved, objects)
         self.history.data.update(saved["history"])
         self.seconds_before = float(saved["elapsed"])
+        self.resumed_diverged = bool(saved.get("diverged"))
         return int(saved["epoch"])
 
     def epoch_end(self, epoch: int, metrics: dict[str, float], step_losses: Iterable[float] = (),
@@ -202,12 +209,13 @@ class RunSession:
         # diverged: a training step's loss, or a loss measured on held-out data, is not finite
         watched = [v for k, v in values if k.endswith("loss") and not k.startswith(("train_", "test_"))]
         finite = finite and all(math.isfinite(v) for v in watched + list(step_losses))
-        if finite and self._saved is not None and 0 < epoch < self.epochs and self._cut != epoch:
-            event = replace(event, checkpoint=self._checkpoint(event))
+        whole = self._saved is not None and 0 < epoch < self.epochs and self._cut != epoch
+        if whole and (finite or self._diverged_too):
+            event = replace(event, checkpoint=self._checkpoint(event, diverged=not finite))
         emit(self.callbacks, "on_epoch_end", event)
         return finite
 
-    def _checkpoint(self, event: EpochEnd) -> bytes:
+    def _checkpoint(self, event: EpochEnd, diverged: bool) -> bytes:
         """The run's state after this epoch, its history including the epoch."""
         from engine import checkpoint
         from engine.config import config_hash
@@ -217,7 +225,7 @@ class RunSession:
         history.on_epoch_end(event)
         return checkpoint.pack(config_hash=config_hash(self.config), epoch=event.epoch, epochs=self.epochs,
                                elapsed=self.seconds_before + time.perf_counter() - self._clock,
-                               history=history.data, objects=self._saved)
+                               history=history.data, objects=self._saved, diverged=diverged)
 
 
 def run_fit(kind: Any, cfg: Any, data: Any, callbacks: Iterable[Callback] = (),

@@ -201,10 +201,9 @@ def replay(
             else:
                 pending.append(run)
         saved = _find_checkpoints(the_plan, pending, log)
-        # ASHA decides per run: an experiment that asks for it trains every run alone; runs resume in a
-        # stack only with runs that resume from the same epoch
-        for group in _stacks(kind, pending, the_plan.options.stack and exp.early_stop is None,
-                             lambda run: saved[run.run_id].epoch if run.run_id in saved else 0):
+        # ASHA decides per run: an experiment that asks for it trains every run alone
+        for group in _resume_apart(_stacks(kind, pending, the_plan.options.stack and exp.early_stop is None),
+                                   saved, log):
             units.append(executors.Unit(len(units), group, exp.kind, the_plan.data_for(group[0].config, exp.kind),
                                         the_plan.options.data_root, exp.early_stop,
                                         prepare=lambda unit, saved=saved: _prepare(the_plan, unit, callbacks_for,
@@ -280,17 +279,13 @@ def replay(
     return summary
 
 
-def _stacks(kind, runs: list[PlannedRun], allowed: bool,
-            first_epoch: Callable[[PlannedRun], int] = lambda run: 0) -> list[list[PlannedRun]]:
-    """Runs to train, grouped: runs with the same stack key (and resuming
-    from the same epoch) train together (the kind says which can); the others
-    one by one, in order."""
+def _stacks(kind, runs: list[PlannedRun], allowed: bool) -> list[list[PlannedRun]]:
+    """Runs to train, grouped: runs with the same stack key train together
+    (the kind says which can); the others one by one, in order."""
     groups: dict[Any, list[PlannedRun]] = {}
     order: list[list[PlannedRun]] = []
     for run in runs:
         key = kind.stack_key(run.config) if allowed and kind.fit_stack is not None else None
-        if key is not None:
-            key = (first_epoch(run), key)
         if key is None:
             order.append([run])
         elif key in groups:
@@ -314,6 +309,27 @@ def _find_checkpoints(the_plan: Plan, runs: list[PlannedRun], log) -> dict[str, 
             found[run.run_id] = saved
             log(f"{run.run_id}: resumes from its checkpoint after epoch {saved.epoch} of {saved.epochs}")
     return found
+
+
+def _resume_apart(groups: list[list[PlannedRun]], saved: dict[str, checkpoint.Saved],
+                  log) -> list[list[PlannedRun]]:
+    """A stack resumes whole, from one epoch (a member that had diverged keeps
+    its place). Its runs train apart, one stack per epoch, only where their
+    checkpoints hold different epochs (a replay killed while it wrote them)."""
+    out = []
+    for group in groups:
+        start = {run.run_id: saved[run.run_id].epoch if run.run_id in saved else 0 for run in group}
+        dead = {run.run_id for run in group if run.run_id in saved and saved[run.run_id].diverged}
+        epochs = sorted({start[run.run_id] for run in group if run.run_id not in dead}, reverse=True)
+        if len(epochs) <= 1:
+            out.append(group)
+            continue
+        log(f"{', '.join(run.run_id for run in group)}: their checkpoints hold different epochs; they resume "
+            "apart, one stack per epoch (their numbers may differ from those of the stack they trained in)")
+        for epoch in epochs:  # the diverged members stay with the runs that went furthest
+            out.append([run for run in group if (start[run.run_id] == epoch and run.run_id not in dead)
+                        or (epoch == epochs[0] and run.run_id in dead)])
+    return out
 
 
 def _resume_writers(unit, saved: dict[str, checkpoint.Saved]) -> None:

@@ -256,15 +256,22 @@ def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.R
                 alive[k] = False
                 outcome[k].status, outcome[k].message = "diverged", f"loss became NaN or infinite in epoch {epoch}"
 
-    # runs cut short resume after their last whole epoch (engine.checkpoint); a stack resumes from one epoch
-    starts = {session.resume_from(member=Member(stack, optimizer, k), batches=generators[k])
-              for k, session in enumerate(sessions)}
-    if len(starts) > 1:
-        raise BenchError(f"the runs of a stack resume from different epochs ({sorted(starts)}): train them apart")
-    start = starts.pop()
+    # runs cut short resume after their last whole epoch (engine.checkpoint), the stack as it was: a member
+    # that had diverged keeps its place (its numbers are ignored, the others' depend on the stack's shape)
+    starts = [session.resume_from(diverged_too=True, member=Member(stack, optimizer, k), batches=generators[k])
+              for k, session in enumerate(sessions)]
+    for k, session in enumerate(sessions):
+        if session.resumed_diverged:
+            alive[k] = False
+            outcome[k].status, outcome[k].message = "diverged", f"loss became NaN or infinite in epoch {starts[k]}"
+    live = {start for start, ok in zip(starts, alive) if ok}
+    if len(live) > 1:
+        raise BenchError(f"the runs of a stack resume from different epochs ({sorted(live)}): train them apart")
+    start = live.pop() if live else max(starts)
     if start == 0:
         log_epoch(0, torch.empty(0, members), 0.0, None)
-    for epoch in range(start + 1, first.optim.epochs + 1):
+    last = first.optim.epochs if any(alive) else start  # every member had diverged: nothing left to train
+    for epoch in range(start + 1, last + 1):
         epoch_start = time.perf_counter()
         orders = [make_batches(n_train, first.optim.batch_size, g, device, merge) for g in generators]
         order = torch.stack([torch.cat(batches) for batches in orders])  # (members, n): one permutation each
