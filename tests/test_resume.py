@@ -206,6 +206,33 @@ def test_the_processes_executor_sends_checkpoints_back_and_resumes_from_them(tmp
     assert again["resumed"]["from_epoch"] == saved.epoch and again["executor"].startswith("processes")
 
 
+def test_a_ray_trial_sends_checkpoints_back_and_resumes_from_them(tmp_path: Path):
+    pytest.importorskip("ray")
+    import os
+    import sys
+
+    from engine.executors.ray import ray_modules
+
+    ray, _ = ray_modules()
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}})
+    try:
+        text = CNN.replace('"optim.epochs" = 3', '"optim.epochs" = 12')
+        run_preset(tmp_path, text, "whole")
+        cut, _ = run_preset(tmp_path, text, "cut", stop_after=1, executor="ray")
+        assert cut.counts == {"stopped": 1}, cut.problems
+        record = records(tmp_path, "cut")["run"]
+        saved, _ = checkpoint.find(lab4(tmp_path, "cut"), record["config_hash"])
+        assert saved is not None and 1 <= saved.epoch < 12  # the trial sees the driver's stop within ~0.3 s
+        resumed, _ = run_preset(tmp_path, text, "cut", executor="ray")
+        assert resumed.ok, resumed.problems
+        again = records(tmp_path, "cut")["run"]
+        same_numbers(records(tmp_path, "whole")["run"], again)
+        assert again["resumed"]["from_epoch"] == saved.epoch and again["executor"].startswith("ray")
+    finally:
+        ray.shutdown()
+
+
 def test_keep_checkpoints_keeps_the_last_one_and_force_starts_afresh(tmp_path: Path):
     run_preset(tmp_path, CNN, "cut", stop_after=1)
     summary, _ = run_preset(tmp_path, CNN, "cut", keep_checkpoints=True)
