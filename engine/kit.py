@@ -29,7 +29,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal
 
-from engine.config import to_dict
+from engine import checkpoint
+from engine.config import config_hash, to_dict
 from engine.errors import BenchError
 from engine.events import Callback, EpochEnd, RunEnd, RunStart, StepTicker, emit
 
@@ -185,8 +186,6 @@ class RunSession:
         ``diverged_too``: the epoch a run diverged in is checkpointed as well
         (a stack's member, which keeps its place in the stack after it
         diverged); ``resumed_diverged`` then says a run resumed that way."""
-        from engine import checkpoint
-
         self._saved, self._diverged_too = objects, diverged_too
         if self._resume is None:
             return 0
@@ -217,9 +216,6 @@ class RunSession:
 
     def _checkpoint(self, event: EpochEnd, diverged: bool) -> bytes:
         """The run's state after this epoch, its history including the epoch."""
-        from engine import checkpoint
-        from engine.config import config_hash
-
         history = History()
         history.data = copy.deepcopy(self.history.data)
         history.on_epoch_end(event)

@@ -299,9 +299,9 @@ def _stacks(kind, runs: list[PlannedRun], allowed: bool) -> list[list[PlannedRun
 def _find_checkpoints(the_plan: Plan, runs: list[PlannedRun], log) -> dict[str, checkpoint.Saved]:
     """The runs that resume from a checkpoint of their config (none with --force)."""
     found: dict[str, checkpoint.Saved] = {}
+    if the_plan.options.force:
+        return found
     for run in runs:
-        if the_plan.options.force:
-            continue
         saved, why = checkpoint.find(run.run_dir, config_hash(run.config))
         if why:
             log(f"{run.run_id}: {why}")
