@@ -292,3 +292,36 @@ def test_replay_help_documents_keep_checkpoints():
 
     result = CliRunner().invoke(cli, ["replay", "--help"])
     assert "--keep-checkpoints" in result.output and "checkpoint.pt" in result.output
+
+
+def test_a_replay_killed_with_sigkill_resumes_from_the_last_checkpoint_it_wrote(tmp_path: Path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    text = CNN.replace('"optim.epochs" = 3', '"optim.epochs" = 40')
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(f'name = "tiny"\n{text}')
+    run_preset(tmp_path, text, "whole")
+    command = [sys.executable, "-m", "benchtui", "replay", str(preset), "--no-ui", "--runs-dir", str(tmp_path / "cut"),
+               "--data-root", str(tmp_path / "data"), "--executor", "local"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    target = lab4(tmp_path, "cut") / "checkpoint.pt"
+    deadline = time.monotonic() + 300
+    while not target.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    record = json.loads((lab4(tmp_path, "cut") / "run.json").read_text())
+    assert record["status"] == "running" and not record["complete"]
+    saved, _ = checkpoint.find(lab4(tmp_path, "cut"), record["config_hash"])
+    assert saved is not None and 1 <= saved.epoch < 40
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"lab4/run: resumes from its checkpoint after epoch {saved.epoch} of 40" in again.stdout + again.stderr
+    resumed = records(tmp_path, "cut")["run"]
+    same_numbers(records(tmp_path, "whole")["run"], resumed)
+    assert resumed["resumed"]["from_epoch"] == saved.epoch and not target.exists()
