@@ -87,7 +87,7 @@ def main() -> None:
         timed_replay(preset, root / "warm", data_root, stop_at=1)  # builds the stand-in data once, warms imports
         fresh, _ = timed_replay(preset, root / "fresh", data_root)
         timed_replay(preset, root / "cut", data_root, stop_at=epochs - 1)
-        resumed, lines = timed_replay(preset, root / "cut", data_root)
+        resumed, _ = timed_replay(preset, root / "cut", data_root)
         (a, fresh_record), (b, resumed_record) = final(root / "fresh"), final(root / "cut")
         print(f"kind {args.kind}, {epochs} epochs, CPU, 1 thread; killed in its last epoch")
         print(f"fresh replay:   {fresh:7.2f} s  (training {fresh_record['history']['wall_time']:.2f} s)")

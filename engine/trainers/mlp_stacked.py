@@ -289,7 +289,8 @@ def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.R
                 grad_acc += stack.grad_sq_norms()
             optimizer.step()
             step_losses[step] = loss.detach()
-            if any([session.tick(epoch, step, steps_per_epoch) for session in sessions]):  # each sees the stop
+            ticks = [session.tick(epoch, step, steps_per_epoch) for session in sessions]  # each sees the stop
+            if any(ticks):
                 step_losses, stopped = step_losses[: step + 1], True
                 break
         grads = grad_acc / len(step_losses) if grad_acc is not None else None
