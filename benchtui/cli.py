@@ -124,7 +124,11 @@ class ReplayCommand(click.Command):
 @click.option("--only", multiple=True, metavar="EXPERIMENT", help="Run only the named experiment(s).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
               help="Where to train (default: the preset's, i.e. auto = CUDA when present).")
-@click.option("--force", is_flag=True, help="Redo runs that already finished.")
+@click.option("--force", is_flag=True, help="Redo runs that already finished (and start unfinished ones afresh, "
+              "ignoring their checkpoints).")
+@click.option("--keep-checkpoints", is_flag=True,
+              help="Keep each finished run's last mid-run checkpoint (checkpoint.pt in its folder); by default it is "
+              "removed once the run has finished.")
 @click.option("--seeds", type=click.IntRange(min=1), default=None, metavar="N",
               help="Run every setting with N seeds (the experiment's first seed and the next ones); figures "
               "draw the mean and the spread, findings are decided on the seeds' agreement.")
@@ -146,9 +150,11 @@ class ReplayCommand(click.Command):
               "local Ray instance.")
 def replay(preset: Path, no_ui: bool, runs_dir: Path, data: tuple[str, ...], overrides: tuple[str, ...],
            only: tuple[str, ...], device: str | None, force: bool, seeds: int | None, no_stack: bool, data_root: Path,
-           executor: str | None, workers: int | None, ray_address: str | None) -> None:
+           executor: str | None, workers: int | None, ray_address: str | None, keep_checkpoints: bool) -> None:
     """Run every experiment of PRESET (a TOML file) and write runs, figures
-    and summaries. Finished runs are skipped unless --force.
+    and summaries. Finished runs are skipped unless --force; a run of the
+    torch kinds that was cut short resumes from its last whole epoch
+    (checkpoint.pt in its folder).
 
     Exit code 0 when every run ended ok or diverged, 1 when a run failed or
     was stopped (Ctrl-C or the bench's stop), 2 for bad input (preset, data,
@@ -171,6 +177,7 @@ def replay(preset: Path, no_ui: bool, runs_dir: Path, data: tuple[str, ...], ove
         runs_dir=runs_dir, data_root=data_root, overrides=_pairs(overrides, "--set"),
         data_paths=_pairs(data, "--data"), only=list(only), device=device, force=force,
         stack=not no_stack, seeds=seeds, executor=executor, workers=workers, ray_address=ray_address,
+        keep_checkpoints=keep_checkpoints,
     )
     if ray_address is not None and executor not in (None, "ray"):
         raise BenchError(f"--ray-address {ray_address}: only with --executor ray (got --executor {executor})")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 STATUSES = ("ok", "diverged", "failed", "stopped", "pruned")  # pruned: stopped early by ASHA (ray executor)
@@ -45,6 +45,9 @@ class EpochEnd:
     step_losses: tuple[float, ...]  # training loss of each step in this epoch
     epoch_time: float  # seconds, training and evaluation
     grad_sq_norm: tuple[float, ...] | None = None  # per Linear layer, mean over steps
+    # the run's state after this whole epoch (engine.checkpoint), written by the driver as checkpoint.pt;
+    # None when there is nothing to resume from (a kind without checkpoints, the last epoch, a cut-short epoch)
+    checkpoint: bytes | None = field(default=None, repr=False, compare=False)
 
     def metric(self, name: str) -> float:
         return dict(self.metrics)[name]

@@ -8,7 +8,10 @@
   the cores torch sees; any other number is used as given.
 - ``RunSession``: handed to a kind's ``fit``; it emits ``RunStart``, per-step
   progress and the stop check, ``EpochEnd``, and builds the history from those
-  same events (the one history: the run writer builds it the same way).
+  same events (the one history: the run writer builds it the same way). A
+  torch kind names its state once (``resume_from``): the session then packs
+  a checkpoint into each whole epoch's ``EpochEnd`` and restores a run that
+  resumes (``engine.checkpoint``).
 - ``run_fit``: wraps a kind's ``fit`` so that ``RunEnd`` always fires with the
   right status (a ``BenchError`` or any exception inside ``fit`` ends the run
   as ``failed``; it never escapes past ``on_run_end``).
@@ -16,16 +19,18 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal
 
-from engine.config import to_dict
+from engine import checkpoint
+from engine.config import config_hash, to_dict
 from engine.errors import BenchError
 from engine.events import Callback, EpochEnd, RunEnd, RunStart, StepTicker, emit
 
@@ -138,58 +143,113 @@ class RunSession:
     """One run's channel to the world, handed to a kind's ``fit``."""
 
     def __init__(self, kind: str, run_id: str, config: Any, callbacks: Iterable[Callback] = (),
-                 stop: threading.Event | None = None):
+                 stop: threading.Event | None = None, resume: bytes | None = None):
         self.kind, self.run_id, self.config, self.stop_event = kind, run_id, config, stop
         self.history = History()
         self.callbacks: list[Callback] = [self.history, *callbacks]
         self.started = False
         self._ticker = StepTicker(self.callbacks, run_id, stop)
+        self.epochs = 0
+        self._resume = resume  # a checkpoint's bytes (engine.checkpoint) to start from, or None
+        self._saved: dict[str, Any] | None = None  # the objects a checkpoint holds (resume_from names them)
+        self._clock = time.perf_counter()
+        self.seconds_before = 0.0  # trained before this session, by the run this one resumes
+        self._cut: int | None = None  # the epoch a stop cut short
+        self._diverged_too = False
+        self.resumed_diverged = False  # resumed from the checkpoint of the epoch it diverged in
 
     def start(self, epochs: int, steps_per_epoch: int, device: Any, note: str = "") -> None:
         self.started = True
+        self.epochs = epochs
         emit(self.callbacks, "on_run_start", RunStart(self.run_id, epochs, steps_per_epoch, str(device),
                                                        json.dumps(to_dict(self.config)), note, self.kind))
 
     def tick(self, epoch: int, step: int, steps: int) -> bool:
         """After each optimiser step (0-based ``step``): True when the run must stop."""
-        return self._ticker.tick(epoch, step, steps)
+        if self._ticker.tick(epoch, step, steps):
+            self._cut = epoch  # this epoch is cut short: no checkpoint of it
+            return True
+        return False
 
     @property
     def stop_requested(self) -> bool:
         return self.stop_event is not None and self.stop_event.is_set()
 
+    def resume_from(self, diverged_too: bool = False, **objects: Any) -> int:
+        """Name what carries the run's state from one epoch to the next (modules,
+        optimisers, generators: anything with ``state_dict``/``load_state_dict``,
+        or a ``torch.Generator``), just before the first epoch. When the run
+        resumes, their states, the random states and the history are restored
+        from its checkpoint; returns the last epoch it holds (0: start afresh).
+        From now on every whole epoch that ends well sends a checkpoint.
+
+        ``diverged_too``: the epoch a run diverged in is checkpointed as well
+        (a stack's member, which keeps its place in the stack after it
+        diverged); ``resumed_diverged`` then says a run resumed that way."""
+        self._saved, self._diverged_too = objects, diverged_too
+        if self._resume is None:
+            return 0
+        saved = checkpoint.unpack(self._resume)
+        self._resume = None
+        checkpoint.restore(saved, objects)
+        self.history.data.update(saved["history"])
+        self.seconds_before = float(saved["elapsed"])
+        self.resumed_diverged = bool(saved.get("diverged"))
+        return int(saved["epoch"])
+
     def epoch_end(self, epoch: int, metrics: dict[str, float], step_losses: Iterable[float] = (),
-                  seconds: float = 0.0, grad_sq_norm: Iterable[float] | None = None) -> bool:
-        """Record one epoch; False when a loss is NaN or infinite (the run diverged)."""
+                  seconds: float = 0.0, grad_sq_norm: Iterable[float] | None = None, finite: bool = True) -> bool:
+        """Record one epoch; False when a loss is NaN or infinite, or the
+        trainer's own check (``finite``) failed: the run diverged."""
         step_losses = tuple(float(v) for v in step_losses)
         values = tuple((k, float(v)) for k, v in metrics.items())
-        emit(self.callbacks, "on_epoch_end", EpochEnd(self.run_id, epoch, values, step_losses, seconds,
-                                                      tuple(grad_sq_norm) if grad_sq_norm is not None else None))
+        event = EpochEnd(self.run_id, epoch, values, step_losses, seconds,
+                         tuple(grad_sq_norm) if grad_sq_norm is not None else None)
         # diverged: a training step's loss, or a loss measured on held-out data, is not finite
         watched = [v for k, v in values if k.endswith("loss") and not k.startswith(("train_", "test_"))]
-        return all(math.isfinite(v) for v in watched + list(step_losses))
+        finite = finite and all(math.isfinite(v) for v in watched + list(step_losses))
+        whole = self._saved is not None and 0 < epoch < self.epochs and self._cut != epoch
+        if whole and (finite or self._diverged_too):
+            event = replace(event, checkpoint=self._checkpoint(event, diverged=not finite))
+        emit(self.callbacks, "on_epoch_end", event)
+        return finite
+
+    def _checkpoint(self, event: EpochEnd, diverged: bool) -> bytes:
+        """The run's state after this epoch, its history including the epoch."""
+        history = History()
+        history.data = copy.deepcopy(self.history.data)
+        history.on_epoch_end(event)
+        return checkpoint.pack(config_hash=config_hash(self.config), epoch=event.epoch, epochs=self.epochs,
+                               elapsed=self.seconds_before + time.perf_counter() - self._clock,
+                               history=history.data, objects=self._saved, diverged=diverged)
 
 
 def run_fit(kind: Any, cfg: Any, data: Any, callbacks: Iterable[Callback] = (),
-            stop: threading.Event | None = None, run_id: str = "run") -> FitResult:
-    """Train one run with ``kind.fit(cfg, data, session)``; ``RunEnd`` always fires."""
+            stop: threading.Event | None = None, run_id: str = "run", resume: bytes | None = None) -> FitResult:
+    """Train one run with ``kind.fit(cfg, data, session)``; ``RunEnd`` always
+    fires. ``resume``: a checkpoint (engine.checkpoint) to go on from."""
     return _run(kind, [cfg], data, [callbacks], stop, [run_id],
-                lambda cfgs, data, sessions: [kind.fit(cfgs[0], data, sessions[0])])[0]
+                lambda cfgs, data, sessions: [kind.fit(cfgs[0], data, sessions[0])], [resume])[0]
 
 
 def run_fit_stack(kind: Any, cfgs: list[Any], data: Any, callbacks: list[Iterable[Callback]],
-                  stop: threading.Event | None, run_ids: list[str]) -> list[FitResult]:
+                  stop: threading.Event | None, run_ids: list[str],
+                  resume: list[bytes | None] | None = None) -> list[FitResult]:
     """Train runs together with ``kind.fit_stack(cfgs, data, sessions)``; every
-    member gets its own events and a ``RunEnd``, whatever happens."""
-    return _run(kind, cfgs, data, callbacks, stop, run_ids, kind.fit_stack)
+    member gets its own events and a ``RunEnd``, whatever happens. ``resume``:
+    per run, a checkpoint to go on from (the members of a stack resume from one epoch)."""
+    return _run(kind, cfgs, data, callbacks, stop, run_ids, kind.fit_stack, resume)
 
 
 def _run(kind: Any, cfgs: list[Any], data: Any, callbacks: list[Iterable[Callback]],
-         stop: threading.Event | None, run_ids: list[str], train) -> list[FitResult]:
+         stop: threading.Event | None, run_ids: list[str], train,
+         resume: list[bytes | None] | None = None) -> list[FitResult]:
     """One session per run; ``train(cfgs, data, sessions) -> [Fitted]``. A
     ``BenchError`` or any exception ends every run as failed (its folder is
     still written); a run that failed before it started still gets a start."""
-    sessions = [RunSession(kind.name, run_id, cfg, cbs, stop) for cfg, cbs, run_id in zip(cfgs, callbacks, run_ids)]
+    resume = list(resume or []) + [None] * (len(cfgs) - len(resume or []))
+    sessions = [RunSession(kind.name, run_id, cfg, cbs, stop, saved)
+                for cfg, cbs, run_id, saved in zip(cfgs, callbacks, run_ids, resume)]
     started = time.perf_counter()
     try:
         for cfg in cfgs:
@@ -204,6 +264,7 @@ def _run(kind: Any, cfgs: list[Any], data: Any, callbacks: list[Iterable[Callbac
     for cfg, session, out in zip(cfgs, sessions, fitted):
         if not session.started:
             session.start(0, 0, getattr(getattr(cfg, "system", None), "device", "?"))
-        emit(session.callbacks, "on_run_end", RunEnd(session.run_id, out.status, out.message, wall))
+        emit(session.callbacks, "on_run_end", RunEnd(session.run_id, out.status, out.message,
+                                                     session.seconds_before + wall))
         results.append(FitResult(out.status, out.message, session.history.data, out.model, out.extra))
     return results

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from engine import checkpoint
 from engine.config import apply_overrides, config_hash, resolve_key, to_dict
 from engine.errors import BenchError
 from engine.events import Callback
@@ -21,7 +22,7 @@ from engine.figures import FigureContext, first_of_each_setting, summary_table
 from engine.io import read_json, write_json, write_text
 from engine.kinds import dataset_of, datasets, get_kind, load_kinds
 from engine.preset import SEED_KEY, Experiment, Preset, group_name, run_name, seeded
-from engine.runs import (Claim, RunWriter, archive_other_config, check_writable, load_finished, now,
+from engine.runs import (FINISHED, Claim, RunWriter, archive_other_config, check_writable, load_finished, now,
                          outputs_claim, run_claim, write_failure)
 from engine.system import environment, resolve_device
 
@@ -40,6 +41,7 @@ class ReplayOptions:
     executor: str | None = "local"  # local | processes | ray; None: the default (engine.executors.choose)
     workers: int | None = None  # processes / ray: how many units train at once (default: one per core or GPU)
     ray_address: str | None = None  # ray: None starts a local instance; "auto" or HOST:PORT joins a cluster
+    keep_checkpoints: bool = False  # --keep-checkpoints: a finished run keeps its last checkpoint.pt
 
 
 @dataclass
@@ -211,13 +213,18 @@ def replay(
             return []
         exp = runs[0].experiment
         made = []
+        saved = _find_checkpoints(the_plan, runs, log)
         # ASHA decides per run: an experiment that asks for it trains every run alone
-        for group in _stacks(get_kind(exp.kind), runs, the_plan.options.stack and exp.early_stop is None):
+        for group in _resume_apart(_stacks(get_kind(exp.kind), runs, the_plan.options.stack and exp.early_stop is None),
+                                   saved, log):
             made.append(executors.Unit(first + len(made), group, exp.kind,
                                        the_plan.data_for(group[0].config, exp.kind),
                                        the_plan.options.data_root, exp.early_stop,
-                                       prepare=lambda unit: _prepare(the_plan, unit, callbacks_for, log),
-                                       claim=lambda unit: claim(unit)))
+                                       prepare=lambda unit, saved=saved: _prepare(the_plan, unit, callbacks_for,
+                                                                                  log, saved),
+                                       claim=lambda unit: claim(unit),
+                                       resume=[saved[r.run_id].payload if r.run_id in saved else None
+                                               for r in group]))
         waiting[exp.name] += len(made)
         return made
 
@@ -425,7 +432,62 @@ def kind_packages() -> tuple[str, ...]:
     return tuple(names)
 
 
-def _prepare(the_plan: Plan, unit, callbacks_for, log) -> list[list[Callback]]:
+def _find_checkpoints(the_plan: Plan, runs: list[PlannedRun], log) -> dict[str, checkpoint.Saved]:
+    """The runs that resume from a checkpoint of their config (none with --force)."""
+    found: dict[str, checkpoint.Saved] = {}
+    if the_plan.options.force:
+        return found
+    for run in runs:
+        saved, why = checkpoint.find(run.run_dir, config_hash(run.config))
+        if why:
+            log(f"{run.run_id}: {why}")
+        if saved is not None:
+            found[run.run_id] = saved
+            log(f"{run.run_id}: resumes from its checkpoint after epoch {saved.epoch} of {saved.epochs}")
+    return found
+
+
+def _resume_apart(groups: list[list[PlannedRun]], saved: dict[str, checkpoint.Saved],
+                  log) -> list[list[PlannedRun]]:
+    """A stack resumes whole, from one epoch (a member that had diverged keeps
+    its place). Its runs train apart, one stack per epoch, only where their
+    checkpoints hold different epochs (a replay killed while it wrote them)."""
+    out = []
+    for group in groups:
+        start = {run.run_id: saved[run.run_id].epoch if run.run_id in saved else 0 for run in group}
+        dead = {run.run_id for run in group if run.run_id in saved and saved[run.run_id].diverged}
+        epochs = sorted({start[run.run_id] for run in group if run.run_id not in dead}, reverse=True)
+        if len(epochs) <= 1:
+            out.append(group)
+            continue
+        log(f"{', '.join(run.run_id for run in group)}: their checkpoints hold different epochs; they resume "
+            "apart, one stack per epoch (their numbers may differ from those of the stack they trained in)")
+        for epoch in epochs:  # the diverged members stay with the runs that went furthest
+            out.append([run for run in group if (start[run.run_id] == epoch and run.run_id not in dead)
+                        or (epoch == epochs[0] and run.run_id in dead)])
+    return out
+
+
+def _resume_writers(unit, saved: dict[str, checkpoint.Saved]) -> None:
+    """A resumed run's record starts with the history its checkpoint holds and says where it resumed."""
+    for run, writer in zip(unit.runs, unit.writers):
+        if run.run_id in saved:
+            writer.history.data.update(saved[run.run_id].history)
+            writer.record["resumed"] = checkpoint.resumed_record(saved[run.run_id])
+
+
+def _end_checkpoints(the_plan: Plan, unit, records: list[dict]) -> None:
+    """A finished run needs its checkpoint no more (unless --keep-checkpoints);
+    a failed or stopped one keeps it, to resume from."""
+    if the_plan.options.keep_checkpoints:
+        return
+    for run, record in zip(unit.runs, records):
+        if record.get("complete") and record.get("status") in FINISHED:
+            checkpoint.discard(run.run_dir)
+
+
+def _prepare(the_plan: Plan, unit, callbacks_for, log,
+             saved: dict[str, checkpoint.Saved] | None = None) -> list[list[Callback]]:
     """Just before a unit trains: keep a finished run of another config
     (archived, never overwritten) and open each run's writer; returns each
     run's listeners (its writer first)."""
@@ -455,7 +517,9 @@ def _prepare(the_plan: Plan, unit, callbacks_for, log) -> list[list[Callback]]:
         "environment": environment(device, kind_packages()),
         "executor": unit.executor,
     } | ({"early_stop": run.experiment.early_stop} if run.experiment.early_stop else {})) for run in group]
-    return [[writer, *callbacks_for(run)] for writer, run in zip(unit.writers, group)]
+    _resume_writers(unit, saved or {})
+    return [[writer, checkpoint.CheckpointWriter(run.run_dir), *callbacks_for(run)]
+            for writer, run in zip(unit.writers, group)]
 
 
 def _finish_unit(the_plan: Plan, unit, results: list) -> list[dict]:
@@ -477,6 +541,7 @@ def _finish_unit(the_plan: Plan, unit, results: list) -> list[dict]:
             except Exception as exc:  # noqa: BLE001 - the run is kept, the failure recorded
                 record.update(status="failed", message=f"saving outputs failed: {type(exc).__name__}: {exc}")
         records.append(writer.finish(kind.final_metrics(record["history"]), artifacts))
+    _end_checkpoints(the_plan, unit, records)
     return records
 
 

@@ -80,6 +80,7 @@ class Task:
     run_ids: tuple[str, ...]
     data_root: str  # absolute
     early_stop: dict | None = None
+    resume: tuple = ()  # per run: a checkpoint's bytes to go on from, or None (engine.checkpoint)
 
 
 @dataclass
@@ -105,6 +106,7 @@ class Unit:
     ended: set[int] = field(default_factory=set)
     began_at: dict[int, float] = field(default_factory=dict)  # member -> time.monotonic() of its RunStart
     last_epoch: dict[int, int] = field(default_factory=dict)  # member -> the last epoch it ended
+    resume: list = field(default_factory=list)  # per run: a checkpoint's bytes to go on from, or None
 
     @property
     def configs(self) -> list:
@@ -127,7 +129,7 @@ class Unit:
         from engine.kinds import MODULES
 
         return Task(self.index, self.kind, MODULES.get(self.kind, ""), tuple(self.configs), tuple(self.run_ids),
-                    str(Path(self.data_root).resolve()), self.early_stop)
+                    str(Path(self.data_root).resolve()), self.early_stop, tuple(self.resume))
 
     def listeners(self) -> list[list[Callback]]:
         """Per run: a tracker (which runs started and ended) and the driver's callbacks."""
@@ -310,10 +312,11 @@ def train_task(task: Task, callbacks: list[Iterable[Callback]], stop) -> list[Fi
         _DATA.clear()  # one dataset at a time: a worker of a long replay does not hoard them all
         _DATA[key] = kind.load_data(task.configs[0], Path(task.data_root))
     data = _DATA[key]
+    resume = list(task.resume) or [None] * len(task.configs)
     if len(task.configs) == 1:
-        results = [kind.train(task.configs[0], data, callbacks[0], stop, task.run_ids[0])]
+        results = [kind.train(task.configs[0], data, callbacks[0], stop, task.run_ids[0], resume[0])]
     else:
-        results = kind.train_stack(list(task.configs), data, callbacks, stop, list(task.run_ids))
+        results = kind.train_stack(list(task.configs), data, callbacks, stop, list(task.run_ids), resume)
     return [portable(r) for r in results]
 
 

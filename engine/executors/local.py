@@ -22,8 +22,9 @@ class LocalExecutor(Executor):
                 continue
             kind = get_kind(unit.kind)
             listeners = unit.listeners()
+            resume = unit.resume or [None] * len(unit.runs)
             if len(unit.runs) == 1:
-                results = [kind.train(unit.configs[0], unit.data, listeners[0], stop, unit.run_ids[0])]
+                results = [kind.train(unit.configs[0], unit.data, listeners[0], stop, unit.run_ids[0], resume[0])]
             else:
-                results = kind.train_stack(unit.configs, unit.data, listeners, stop, unit.run_ids)
+                results = kind.train_stack(unit.configs, unit.data, listeners, stop, unit.run_ids, resume)
             life.done(unit, results)

@@ -170,18 +170,20 @@ class Kind:
 
     # ------------------------------------------------------------------- run
     def train(self, cfg: Any, data: Any, callbacks: Iterable = (), stop: threading.Event | None = None,
-              run_id: str = "run"):
-        """Train one run; ``RunEnd`` always fires (see ``engine.kit.run_fit``)."""
+              run_id: str = "run", resume: bytes | None = None):
+        """Train one run; ``RunEnd`` always fires (see ``engine.kit.run_fit``);
+        ``resume``: a checkpoint to go on from (``engine.checkpoint``)."""
         from engine.kit import run_fit
 
-        return run_fit(self, cfg, data, callbacks, stop, run_id)
+        return run_fit(self, cfg, data, callbacks, stop, run_id, resume)
 
     def train_stack(self, cfgs: list, data: Any, callbacks: list, stop: threading.Event | None = None,
-                    run_ids: list[str] | None = None) -> list:
+                    run_ids: list[str] | None = None, resume: list | None = None) -> list:
         """Train runs together as one stacked model (see ``stack_key``)."""
         from engine.kit import run_fit_stack
 
-        return run_fit_stack(self, cfgs, data, callbacks, stop, run_ids or [f"run{i}" for i in range(len(cfgs))])
+        return run_fit_stack(self, cfgs, data, callbacks, stop, run_ids or [f"run{i}" for i in range(len(cfgs))],
+                             resume)
 
 
 KINDS: dict[str, Kind] = {}

@@ -125,7 +125,9 @@ def fit(cfg: ClockConfig, data: ClockSplits, session: kit.RunSession) -> kit.Fit
                   f"{data.size} px; " + ", ".join(f"{s} {v}" for s, v in data.sizes().items()))
     extra: dict = {}
     status, message = "ok", ""
-    for epoch in range(1, cfg.optim.epochs + 1):
+    # a run cut short resumes after its last whole epoch (engine.checkpoint)
+    first = session.resume_from(model=model, optimizer=optimizer, batches=generator)
+    for epoch in range(first + 1, cfg.optim.epochs + 1):
         started = time.perf_counter()
         # -- train one epoch
         batches = batch_order(n_train, cfg.optim.batch_size, generator, device)

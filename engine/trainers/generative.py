@@ -222,6 +222,13 @@ class Pictures:
     arch: str = ""
     size: int = 0
 
+    def state_dict(self) -> dict:
+        """The sample grids so far, for a checkpoint (engine.checkpoint)."""
+        return {"samples": {epoch: torch.from_numpy(image) for epoch, image in self.samples.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.samples = {int(epoch): image.numpy() for epoch, image in state["samples"].items()}
+
 
 class VAEModel:
     """The VAE's networks, one optimiser step, its epoch metrics and pictures."""
@@ -232,6 +239,7 @@ class VAEModel:
         self.vae = ConvVAE(size, cfg.model.latent, cfg.model.width).to(device)
         self.nets = {"vae": self.vae}
         self.opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.optim.lr, betas=(cfg.optim.beta1, 0.999))
+        self.optimizers = {"vae_adam": self.opt}
         self.beta, self.pixels = cfg.model.beta, 3 * size**2
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -300,6 +308,7 @@ class GANModel:
         adam = dict(lr=o.gan_lr, betas=(o.beta1, 0.999))
         self.opt_g, self.opt_d = torch.optim.Adam(self.gen.parameters(), **adam), \
             torch.optim.Adam(self.disc.parameters(), **adam)
+        self.optimizers = {"generator_adam": self.opt_g, "discriminator_adam": self.opt_d}
         self.latent = m.latent
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -388,7 +397,10 @@ def fit(cfg: GenConfig, data: GenImages, session: kit.RunSession) -> kit.Fitted:
         return out
 
     status, message = "ok", ""
-    for epoch in range(1, o.epochs + 1):
+    # a run cut short resumes after its last whole epoch (engine.checkpoint)
+    first = session.resume_from(**model.nets, **model.optimizers, order=order_rng, noise=noise_rng,
+                                pictures=pictures)
+    for epoch in range(first + 1, o.epochs + 1):
         # --- forward / backward / step, per batch; per-step values stay on the device
         started = time.perf_counter()
         perm = torch.randperm(n, generator=order_rng)[: steps * batch].to(device).view(steps, batch)
@@ -415,8 +427,8 @@ def fit(cfg: GenConfig, data: GenImages, session: kit.RunSession) -> kit.Fitted:
             pictures.samples[epoch] = grid(generate(fixed_z), GRID_SIDE)
 
         # --- log, then the stop and divergence checks
-        finite = session.epoch_end(epoch, metrics, step_losses[:done].tolist(), time.perf_counter() - started) \
-            and finite
+        finite = session.epoch_end(epoch, metrics, step_losses[:done].tolist(), time.perf_counter() - started,
+                                   finite=finite)
         if not finite:
             status, message = "diverged", f"loss or samples became NaN or infinite in epoch {epoch}"
             break

@@ -250,6 +250,9 @@ def _fit_torch(cfg, data, weights, device, prep, generator, extra, session: kit.
     y_train = data.y["train"].to(device).float()
     n_train = len(y_train)
 
+    # a run cut short resumes after its last whole epoch (engine.checkpoint)
+    first = session.resume_from(model=model, optimizer=optimizer, batches=generator)
+
     def evaluate_all() -> dict:
         out = {}
         for split in SPLITS:
@@ -261,7 +264,7 @@ def _fit_torch(cfg, data, weights, device, prep, generator, extra, session: kit.
             out[split] = split_metrics(logits, data.y[split])
         return out
 
-    for epoch in range(1, cfg.optim.epochs + 1):
+    for epoch in range(first + 1, cfg.optim.epochs + 1):
         epoch_start = time.perf_counter()
         batches = torch.randperm(n_train, generator=generator).to(device).split(cfg.optim.batch_size)
         step_losses = torch.empty(len(batches), device=device)

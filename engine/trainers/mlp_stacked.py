@@ -27,6 +27,7 @@ from torch import nn
 
 from engine import kit
 from engine.data.mlp import CitySplits
+from engine.errors import BenchError
 from engine.system import resolve_device, seed_everything
 from engine.trainers.mlp import SPLIT_KEYS, MLPTrainConfig, build_model, make_batches
 from engine.models.mlp import Standardize
@@ -164,6 +165,40 @@ class StackedAdam:
             p.grad = None
 
 
+class Member:
+    """One member's slice of the stack and of its optimiser: what its own
+    checkpoint holds (``state_dict``/``load_state_dict``, engine.checkpoint)."""
+
+    def __init__(self, stack: Stack, optimizer: StackedAdam, k: int):
+        self.stack, self.optimizer, self.k = stack, optimizer, k
+
+    def _norms(self) -> list[StackedNorm]:
+        return [norm for _, _, norm in self.stack.blocks if norm is not None]
+
+    def state_dict(self) -> dict:
+        k = self.k  # cloned: a view would save the whole stack's storage
+        return {"weights": [w[k].detach().clone() for w in self.stack.weights],
+                "biases": [b[k].detach().clone() for b in self.stack.biases],
+                "norms": [{name: getattr(n, name)[k].detach().clone()
+                           for name in ("weight", "bias", "running_mean", "running_var")} for n in self._norms()],
+                "norm_batches": [n.batches for n in self._norms()],
+                "adam_m": [m[k].clone() for m in self.optimizer.m], "adam_v": [v[k].clone() for v in self.optimizer.v],
+                "adam_steps": self.optimizer.step_count}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict) -> None:
+        k = self.k
+        for mine, saved in zip(self.stack.weights + self.stack.biases, state["weights"] + state["biases"]):
+            mine[k].copy_(saved)
+        for norm, saved, batches in zip(self._norms(), state["norms"], state["norm_batches"]):
+            for name, value in saved.items():
+                getattr(norm, name)[k].copy_(value)
+            norm.batches = batches
+        for mine, saved in zip(self.optimizer.m + self.optimizer.v, state["adam_m"] + state["adam_v"]):
+            mine[k].copy_(saved)
+        self.optimizer.step_count = state["adam_steps"]
+
+
 @torch.no_grad()
 def evaluate(stack: Stack, features: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per member (mean cross-entropy, accuracy) over a whole split."""
@@ -221,8 +256,22 @@ def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.R
                 alive[k] = False
                 outcome[k].status, outcome[k].message = "diverged", f"loss became NaN or infinite in epoch {epoch}"
 
-    log_epoch(0, torch.empty(0, members), 0.0, None)
-    for epoch in range(1, first.optim.epochs + 1):
+    # runs cut short resume after their last whole epoch (engine.checkpoint), the stack as it was: a member
+    # that had diverged keeps its place (its numbers are ignored, the others' depend on the stack's shape)
+    starts = [session.resume_from(diverged_too=True, member=Member(stack, optimizer, k), batches=generators[k])
+              for k, session in enumerate(sessions)]
+    for k, session in enumerate(sessions):
+        if session.resumed_diverged:
+            alive[k] = False
+            outcome[k].status, outcome[k].message = "diverged", f"loss became NaN or infinite in epoch {starts[k]}"
+    live = {start for start, ok in zip(starts, alive) if ok}
+    if len(live) > 1:
+        raise BenchError(f"the runs of a stack resume from different epochs ({sorted(live)}): train them apart")
+    start = live.pop() if live else max(starts)
+    if start == 0:
+        log_epoch(0, torch.empty(0, members), 0.0, None)
+    last = first.optim.epochs if any(alive) else start  # every member had diverged: nothing left to train
+    for epoch in range(start + 1, last + 1):
         epoch_start = time.perf_counter()
         orders = [make_batches(n_train, first.optim.batch_size, g, device, merge) for g in generators]
         order = torch.stack([torch.cat(batches) for batches in orders])  # (members, n): one permutation each
@@ -240,7 +289,8 @@ def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.R
                 grad_acc += stack.grad_sq_norms()
             optimizer.step()
             step_losses[step] = loss.detach()
-            if any(session.tick(epoch, step, steps_per_epoch) for session in sessions):
+            ticks = [session.tick(epoch, step, steps_per_epoch) for session in sessions]  # each sees the stop
+            if any(ticks):
                 step_losses, stopped = step_losses[: step + 1], True
                 break
         grads = grad_acc / len(step_losses) if grad_acc is not None else None

@@ -141,8 +141,10 @@ def fit(cfg: MLPvsCNNConfig, data: ImageSet, session: kit.RunSession) -> kit.Fit
     session.start(cfg.optim.epochs, steps, device,
                   f"{cfg.model.arch} on {stand}{data.name}, {count_parameters(model):,} parameters")
     status, message = "ok", ""
+    # a run cut short resumes after its last whole epoch (engine.checkpoint)
+    first = session.resume_from(model=model, optimizer=optimizer, batches=generator)
 
-    for epoch in range(1, cfg.optim.epochs + 1):
+    for epoch in range(first + 1, cfg.optim.epochs + 1):
         started = time.perf_counter()
         order = torch.randperm(n, generator=generator).to(device)
         losses = torch.empty(steps, device=device)
