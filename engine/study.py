@@ -365,7 +365,7 @@ class _Claims:
                     self.log(f"{run.run_id}: being trained by another writer ({claim.holder()}); left to it")
                 continue
             record = load_finished(run.run_dir, config_hash(run.config), run.experiment.early_stop)
-            if record is not None and (not self.force or str(record.get("finished_at", "")) >= self.since):
+            if record is not None and (not self.force or str(record.get("finished_at", "")) > self.since):
                 claim.release()
                 self.log(f"{run.run_id}: finished meanwhile by another writer ({record['status']}), skipped")
                 finished(run, record)
