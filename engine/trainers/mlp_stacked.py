@@ -227,7 +227,7 @@ class Evaluator:
                             h = torch.baddbmm(biases[i][g:g + group], weights[i][g:g + group], h)
                         if nm is not None:
                             h = (h - nm[0]) / nm[1] * nm[2] + nm[3]
-                        h = torch.relu(h)
+                        h = h.clamp_min_(0)  # in place: h is this chunk's own (or its slice of the first layer)
                 logits = torch.baddbmm(biases[-1][g:g + group], weights[-1][g:g + group], h)  # (g, classes, rows)
                 losses[g:g + group, start:stop], correct[g:g + group, start:stop] = _loss_and_hits(logits, target)
         return losses.mean(1), correct.float().mean(1)
