@@ -61,12 +61,15 @@ class Plan:
     options: ReplayOptions
     runs: list[PlannedRun]
     datasets: dict[tuple, Any]
+    data_seconds: float = 0.0  # engine.timings: loading (and preparing, caching) the datasets
 
     def data_for(self, cfg: Any, kind_name: str) -> Any:
         kind = get_kind(kind_name)
         key = kind.data_key(cfg)
         if key not in self.datasets:
+            loading = time.perf_counter()
             self.datasets[key] = kind.load_data(cfg, self.options.data_root)
+            self.data_seconds += time.perf_counter() - loading
         return self.datasets[key]
 
 
@@ -173,10 +176,13 @@ def replay(
     """Train every unfinished run of the plan with the chosen executor; each
     experiment's summary and figures are written as soon as all its runs are
     done, the report at the end."""
-    from engine import executors
+    from engine import executors, timings as timing
 
     summary = ReplaySummary()
     started = time.perf_counter()
+    timings = timing.Timings(the_plan.preset.name)  # where the time went (timings.json)
+    timings.units = timing.durations(the_plan.options.runs_dir / the_plan.preset.name)  # kept for units not run now
+    data_before = the_plan.data_seconds
     stop = stop if stop is not None else threading.Event()
     preset = the_plan.preset
     by_experiment: dict[str, list[PlannedRun]] = {}
@@ -219,12 +225,16 @@ def replay(
         summary.records[exp_name] = records
         written.add(exp_name)
         if records:
+            drawing = time.perf_counter()
             _experiment_outputs(the_plan, exp, get_kind(exp.kind), records, summary, log)
+            timings.figures_done(exp_name, time.perf_counter() - drawing)
 
     def finish(unit: executors.Unit, results: list) -> None:
         exp_name = unit.runs[0].experiment.name
         for run, record in zip(unit.runs, _finish_unit(the_plan, unit, results)):
             done[exp_name][run.name] = record
+        timings.unit_done(exp_name, unit.run_ids, unit.begun_at, unit.first_start_at, time.perf_counter(),
+                          unit.pretrained)
         waiting[exp_name] -= 1
         if waiting[exp_name] == 0:
             outputs(exp_name)
@@ -246,6 +256,9 @@ def replay(
         log(f"executor: {described}")
         for unit in units:  # recorded in each run.json: where and with how many threads it trained
             unit.executor = described
+        timings.executor = described
+        # the units the last replay timed, longest first (so that the workers finish together)
+        units = timing.longest_first(units, lambda u: timing.unit_key(u.run_ids), dict(timings.units))
         executor.run(units, stop, finish, log)
     for exp_name in by_experiment:  # stopped: the runs that finished still get their summary and figures
         if exp_name not in written:
@@ -258,6 +271,11 @@ def replay(
             if status not in ("ok", "diverged", "pruned"):
                 summary.problems.append(f"{exp_name}/{record.get('name')}: {status}: {record.get('message', '')}")
     summary.wall_time = time.perf_counter() - started
+    timings.fixed[timing.DATA] = the_plan.data_seconds  # plan() loaded the data before the replay started
+    timings.total = summary.wall_time + data_before
+    folder = the_plan.options.runs_dir / preset.name
+    _write_timings(timings, folder, summary)
+    reporting = time.perf_counter()
     if preset.report and the_plan.options.only:
         log("report: not rebuilt, because --only ran part of the preset")
     elif preset.report and not stop.is_set():
@@ -269,7 +287,22 @@ def replay(
         except Exception as exc:  # noqa: BLE001 - the runs are kept; the report problem is reported
             summary.problems.append(f"report failed: {type(exc).__name__}: {exc}")
             log(traceback.format_exc(limit=4))
+    timings.fixed[timing.REPORT] = time.perf_counter() - reporting
+    timings.total += timings.fixed[timing.REPORT]
+    _write_timings(timings, folder, summary)
+    for line in timings.lines():
+        log(line)
     return summary
+
+
+def _write_timings(timings, folder: Path, summary: ReplaySummary) -> None:
+    """timings.json in the preset's runs folder; a failure to write it is a problem, not a lost replay."""
+    try:
+        timings.write(folder)
+    except OSError as exc:
+        message = f"timings.json could not be written in {folder}: {exc}"
+        if message not in summary.problems:
+            summary.problems.append(message)
 
 
 def _stacks(kind, runs: list[PlannedRun], allowed: bool) -> list[list[PlannedRun]]:

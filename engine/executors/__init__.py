@@ -27,6 +27,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,9 @@ class Unit:
     writers: list = field(default_factory=list)  # engine.runs.RunWriter per run, set by prepare
     started: set[int] = field(default_factory=set)
     ended: set[int] = field(default_factory=set)
+    begun_at: float | None = None  # engine.timings: when it was handed to a worker, when its first run started
+    first_start_at: float | None = None
+    pretrained: bool = False  # a run's start note says it pretrained a backbone first
 
     @property
     def configs(self) -> list:
@@ -109,6 +113,7 @@ class Unit:
         return [run.run_id for run in self.runs]
 
     def begin(self) -> None:
+        self.begun_at = time.perf_counter()
         self.callbacks = self.prepare(self) if self.prepare is not None else [[] for _ in self.runs]
 
     def task(self) -> Task:
@@ -125,9 +130,15 @@ class Unit:
         """One event from a worker: to the run's listeners, in the driver's thread."""
         if hook == "on_run_start":
             self.started.add(member)
+            self.mark_start(event)
         elif hook == "on_run_end":
             self.ended.add(member)
         emit(self.callbacks[member], hook, event)
+
+    def mark_start(self, event: object) -> None:
+        if self.first_start_at is None:
+            self.first_start_at = time.perf_counter()
+        self.pretrained = self.pretrained or "pretraining" in getattr(event, "note", "")
 
     def fail(self, message: str) -> list[FitResult]:
         """The unit's worker died: every run that had not ended ends ``failed``."""
@@ -149,6 +160,7 @@ class _Tracker(Callback):
 
     def on_run_start(self, event: RunStart) -> None:
         self.unit.started.add(self.member)
+        self.unit.mark_start(event)
 
     def on_run_end(self, event: RunEnd) -> None:
         self.unit.ended.add(self.member)
