@@ -212,6 +212,8 @@ def replay(
         waiting[exp_name] = sum(1 for u in units if u.runs[0].experiment.name == exp_name)
 
     written: set[str] = set()
+    drawer: list = []  # a thread that draws figures while worker processes train (not with the local executor)
+    drawn: list = []  # its futures: an error raised while drawing is raised here, as it would be without it
 
     def outputs(exp_name: str) -> None:
         runs = by_experiment[exp_name]
@@ -225,9 +227,15 @@ def replay(
         summary.records[exp_name] = records
         written.add(exp_name)
         if records:
-            drawing = time.perf_counter()
-            _experiment_outputs(the_plan, exp, get_kind(exp.kind), records, summary, log)
-            timings.figures_done(exp_name, time.perf_counter() - drawing)
+            def draw() -> None:
+                drawing = time.perf_counter()
+                _experiment_outputs(the_plan, exp, get_kind(exp.kind), records, summary, log)
+                timings.figures_done(exp_name, time.perf_counter() - drawing)
+
+            if drawer:  # off the critical path: workers get their next units while this experiment is drawn
+                drawn.append(drawer[0].submit(draw))
+            else:
+                draw()
 
     def finish(unit: executors.Unit, results: list) -> None:
         exp_name = unit.runs[0].experiment.name
@@ -257,9 +265,19 @@ def replay(
         for unit in units:  # recorded in each run.json: where and with how many threads it trained
             unit.executor = described
         timings.executor = described
+        if name != "local":  # one thread: figures are drawn one at a time, never two at once
+            from concurrent.futures import ThreadPoolExecutor
+
+            drawer.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="benchtui-figures"))
         # the units the last replay timed, longest first (so that the workers finish together)
         units = timing.longest_first(units, lambda u: timing.unit_key(u.run_ids), dict(timings.units))
-        executor.run(units, stop, finish, log)
+        try:
+            executor.run(units, stop, finish, log)
+        finally:
+            if drawer:
+                drawer.pop().shutdown(wait=True)  # every figure drawn before the report reads them
+                for future in drawn:
+                    future.result()
     for exp_name in by_experiment:  # stopped: the runs that finished still get their summary and figures
         if exp_name not in written:
             outputs(exp_name)
