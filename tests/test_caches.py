@@ -13,7 +13,7 @@ from engine.trainers import images_classic
 def _images(seed: int):
     g = torch.Generator().manual_seed(seed)
     x = {s: torch.randint(0, 256, (n, 3, 4, 4), dtype=torch.uint8, generator=g)
-         for s, n in (("train", 6), ("validation", 3), ("test", 2))}
+         for s, n in (("train", 6), ("val", 3), ("test", 2))}
     return SimpleNamespace(x=x, source="synthetic", sizes=lambda: {s: len(v) for s, v in x.items()})
 
 
