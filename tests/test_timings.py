@@ -45,7 +45,7 @@ def test_a_replay_says_where_its_time_went_and_the_report_shows_it(tmp_path):
     lr, epochs = saved["experiments"]["lr"], saved["experiments"]["epochs"]
     assert (lr["units"], lr["runs"], epochs["units"], epochs["runs"]) == (2, 3, 1, 1)  # two rates stacked
     assert lr["train_seconds"] > 0 and lr["wall_seconds"] >= lr["figures_seconds"] > 0
-    assert saved["total_seconds"] >= lr["wall_seconds"] + epochs["wall_seconds"] - 1e-6  # one after another here
+    assert saved["total_seconds"] >= max(lr["wall_seconds"], epochs["wall_seconds"])  # workers overlap them
     assert len(saved["units"]) == 3
     report = (tmp_path / "runs/tinytime/REPORT.md").read_text()
     appendix = report[report.index("## Appendix: where the time went"):]
