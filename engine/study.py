@@ -64,12 +64,15 @@ class Plan:
     options: ReplayOptions
     runs: list[PlannedRun]
     datasets: dict[tuple, Any]
+    data_seconds: float = 0.0  # engine.timings: loading (and preparing, caching) the datasets
 
     def data_for(self, cfg: Any, kind_name: str) -> Any:
         kind = get_kind(kind_name)
         key = kind.data_key(cfg)
         if key not in self.datasets:
+            loading = time.perf_counter()
             self.datasets[key] = kind.load_data(cfg, self.options.data_root)
+            self.data_seconds += time.perf_counter() - loading
         return self.datasets[key]
 
 
@@ -177,11 +180,14 @@ def replay(
     """Train every unfinished run of the plan with the chosen executor; each
     experiment's summary and figures are written as soon as all its runs are
     done, the report at the end."""
-    from engine import executors
+    from engine import executors, timings as timing
 
     summary = ReplaySummary()
     started = time.perf_counter()
     claims = _Claims(the_plan.options.force, log)
+    timings = timing.Timings(the_plan.preset.name)  # where the time went (timings.json)
+    timings.units = timing.durations(the_plan.options.runs_dir / the_plan.preset.name)  # kept for units not run now
+    data_before = the_plan.data_seconds
     stop = stop if stop is not None else threading.Event()
     preset = the_plan.preset
     by_experiment: dict[str, list[PlannedRun]] = {}
@@ -194,7 +200,6 @@ def replay(
     pending_of: dict[str, list[PlannedRun]] = {}  # experiment -> its runs not finished yet
     for exp_name, runs in by_experiment.items():
         exp = runs[0].experiment
-        kind = get_kind(exp.kind)
         pending: list[PlannedRun] = []
         for run in runs:
             record = (None if the_plan.options.force
@@ -232,6 +237,8 @@ def replay(
         units += make_units(pending, len(units))
 
     written: set[str] = set()
+    drawer: list = []  # a thread that draws figures while worker processes train (not with the local executor)
+    drawn: list = []  # its futures: an error raised while drawing is raised here, as it would be without it
 
     def outputs(exp_name: str) -> None:
         """The experiment's summary and figures, rebuilt from its run folders as
@@ -239,17 +246,25 @@ def replay(
         runs), one writer at a time."""
         runs = by_experiment[exp_name]
         exp = runs[0].experiment
-        with outputs_claim(the_plan.options.runs_dir / preset.name):
-            records = []
-            for run in runs:  # in the preset's order, whatever trained together
-                record = _as_it_is(run, done[exp_name].get(run.name))
-                if record is not None:
-                    record["_dir"] = str(run.run_dir)
-                    records.append(record)
-            summary.records[exp_name] = records
-            written.add(exp_name)
-            if records:
-                _experiment_outputs(the_plan, exp, get_kind(exp.kind), records, summary, log)
+        records = []
+        for run in runs:  # in the preset's order, whatever trained together
+            record = _as_it_is(run, done[exp_name].get(run.name))
+            if record is not None:
+                record["_dir"] = str(run.run_dir)
+                records.append(record)
+        summary.records[exp_name] = records
+        written.add(exp_name)
+        if records:
+            def draw() -> None:
+                drawing = time.perf_counter()
+                with outputs_claim(the_plan.options.runs_dir / preset.name):
+                    _experiment_outputs(the_plan, exp, get_kind(exp.kind), records, summary, log)
+                timings.figures_done(exp_name, time.perf_counter() - drawing)
+
+            if drawer:  # off the critical path: workers get their next units while this experiment is drawn
+                drawn.append(drawer[0].submit(draw))
+            else:
+                draw()
 
     def unit_done(exp_name: str) -> None:
         waiting[exp_name] -= 1
@@ -270,6 +285,8 @@ def replay(
         for run, record in zip(unit.runs, _finish_unit(the_plan, unit, results)):
             done[exp_name][run.name] = record
         claims.release(unit.runs)
+        timings.unit_done(exp_name, unit.run_ids, unit.begun_at, unit.first_start_at, time.perf_counter(),
+                          unit.pretrained)
         unit_done(exp_name)
 
     for exp_name in by_experiment:  # nothing to train: its outputs are rewritten at once
@@ -285,6 +302,12 @@ def replay(
         if name != "ray" and any(u.early_stop for u in units):
             raise BenchError(f"early_stop needs --executor ray (got --executor {name})")
         executor = executors.make(name, the_plan.options.workers, the_plan.options.ray_address)
+        if name != "local":  # one thread: figures are drawn one at a time, never two at once
+            from concurrent.futures import ThreadPoolExecutor
+
+            drawer.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="benchtui-figures"))
+        # the units the last replay timed, longest first (so that the workers finish together)
+        units = timing.longest_first(units, lambda u: timing.unit_key(u.run_ids), dict(timings.units))
         batch, made = units, list(units)
         try:
             while batch:
@@ -294,6 +317,7 @@ def replay(
                         unit.index, unit.claim = index, None
                 described = executor.describe(len(batch))
                 log(f"executor: {described}")
+                timings.executor = described
                 for unit in batch:  # recorded in each run.json: where and with how many threads it trained
                     unit.executor = described
                 if batch:
@@ -309,6 +333,10 @@ def replay(
                 for writer in unit.writers:
                     writer.end_unfinished("the replay ended before this run finished")
             claims.release_all()
+            if drawer:
+                drawer.pop().shutdown(wait=True)  # every figure drawn before the report reads them
+                for future in drawn:
+                    future.result()
     for exp_name in by_experiment:  # stopped: the runs that finished still get their summary and figures
         if exp_name not in written:
             outputs(exp_name)
@@ -320,6 +348,11 @@ def replay(
             if status not in ("ok", "diverged", "pruned"):
                 summary.problems.append(f"{exp_name}/{record.get('name')}: {status}: {record.get('message', '')}")
     summary.wall_time = time.perf_counter() - started
+    timings.fixed[timing.DATA] = the_plan.data_seconds  # plan() loaded the data before the replay started
+    timings.total = summary.wall_time + data_before
+    folder = the_plan.options.runs_dir / preset.name
+    _write_timings(timings, folder, summary)
+    reporting = time.perf_counter()
     if preset.report and the_plan.options.only:
         log("report: not rebuilt, because --only ran part of the preset")
     elif preset.report and not stop.is_set():
@@ -334,6 +367,11 @@ def replay(
         except Exception as exc:  # noqa: BLE001 - the runs are kept; the report problem is reported
             summary.problems.append(f"report failed: {type(exc).__name__}: {exc}")
             log(traceback.format_exc(limit=4))
+    timings.fixed[timing.REPORT] = time.perf_counter() - reporting
+    timings.total += timings.fixed[timing.REPORT]
+    _write_timings(timings, folder, summary)
+    for line in timings.lines():
+        log(line)
     return summary
 
 
@@ -405,6 +443,16 @@ def _as_it_is(run: PlannedRun, mine: dict | None) -> dict | None:
     if isinstance(record, dict) and record.get("complete"):
         return record
     return mine if record is None else None
+
+
+def _write_timings(timings, folder: Path, summary: ReplaySummary) -> None:
+    """timings.json in the preset's runs folder; a failure to write it is a problem, not a lost replay."""
+    try:
+        timings.write(folder)
+    except OSError as exc:
+        message = f"timings.json could not be written in {folder}: {exc}"
+        if message not in summary.problems:
+            summary.problems.append(message)
 
 
 def _stacks(kind, runs: list[PlannedRun], allowed: bool) -> list[list[PlannedRun]]:

@@ -106,3 +106,44 @@ def test_replay_trains_a_sweep_stacked_and_writes_ordinary_runs(tmp_path):
     for name, record in records.items():
         other = json.loads((tmp_path / f"alone/tiny/lr/{name}/run.json").read_text())
         assert other["final"]["val_accuracy"] == record["final"]["val_accuracy"], name
+
+
+def _plain_metrics(model, data, split):
+    """What the module alone says on a split: mean cross-entropy and argmax accuracy."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.as_tensor(data.x[split]))
+        y = torch.as_tensor(data.y[split])
+        return torch.nn.functional.cross_entropy(logits, y).item(), (logits.argmax(1) == y).float().mean().item()
+
+
+def test_stacked_evaluation_is_the_modules_own_on_every_row(small_cfg, blobs, monkeypatch):
+    from engine.trainers import mlp_stacked
+
+    monkeypatch.setattr(mlp_stacked, "EVAL_ROWS", 7)  # many chunks, the last one short
+    monkeypatch.setattr(mlp_stacked, "EVAL_BYTES", 4 * 7 * 16 * 2)  # members evaluated two at a time
+    shapes = ({}, {"model.batchnorm": True, "model.residual": True, "model.depth": 4},
+              {"model.sine_features": True, "model.sine_scales": (0.5, 1.0)},
+              {"model.residual": True, "model.width": 2, "model.standardize": False})  # residual first block
+    for shape in shapes:
+        cfgs = members(small_cfg, *({**shape, "optim.epochs": 2, "system.seed": s} for s in (1, 2, 3)))
+        for result in MLP.train_stack(cfgs, blobs, [[] for _ in cfgs]):
+            for split, key in (("train", "train"), ("validation", "val"), ("test", "test")):
+                loss, accuracy = _plain_metrics(result.model, blobs, split)
+                assert math.isclose(result.history[f"{key}_loss"][-1], loss, rel_tol=1e-5), (shape, split)
+                assert result.history[f"{key}_accuracy"][-1] == accuracy, (shape, split)
+
+
+def test_a_tie_for_the_largest_logit_counts_as_argmax_does():
+    import torch
+
+    from engine.trainers.mlp_stacked import _loss_and_hits
+
+    per_row = torch.tensor([[3.0, 3.0, 1.0], [3.0, 3.0, 1.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    target = torch.tensor([0, 1, 2, 0])  # a tie won by the target, a tie lost to an earlier class, a hit, a miss
+    logits = per_row.T[None].contiguous()  # (members, classes, rows)
+    loss, hits = _loss_and_hits(logits.clone(), target)
+    assert hits[0].tolist() == (per_row.argmax(1) == target).tolist() == [True, False, True, False]
+    assert torch.allclose(loss[0], torch.nn.functional.cross_entropy(per_row, target, reduction="none"))

@@ -107,6 +107,9 @@ class Unit:
     began_at: dict[int, float] = field(default_factory=dict)  # member -> time.monotonic() of its RunStart
     last_epoch: dict[int, int] = field(default_factory=dict)  # member -> the last epoch it ended
     resume: list = field(default_factory=list)  # per run: a checkpoint's bytes to go on from, or None
+    begun_at: float | None = None  # engine.timings: when it was handed to a worker, when its first run started
+    first_start_at: float | None = None
+    pretrained: bool = False  # a run's start note says it pretrained a backbone first
 
     @property
     def configs(self) -> list:
@@ -122,6 +125,7 @@ class Unit:
         if self.claim is not None and not self.claim(self):
             return False
         self.started, self.ended, self.began_at, self.last_epoch = set(), set(), {}, {}
+        self.begun_at = time.perf_counter()
         self.callbacks = self.prepare(self) if self.prepare is not None else [[] for _ in self.runs]
         return True
 
@@ -142,6 +146,7 @@ class Unit:
             self.began_at[member] = time.monotonic()
         elif hook == "on_epoch_end":
             self.last_epoch[member] = getattr(event, "epoch", 0)
+            self.mark_start(event)
         elif hook == "on_run_end":
             self.ended.add(member)
 
@@ -149,6 +154,11 @@ class Unit:
         """One event from a worker: to the run's listeners, in the driver's thread."""
         self.note(member, hook, event)
         emit(self.callbacks[member], hook, event)
+
+    def mark_start(self, event: object) -> None:
+        if self.first_start_at is None:
+            self.first_start_at = time.perf_counter()
+        self.pretrained = self.pretrained or "pretraining" in getattr(event, "note", "")
 
     def fail(self, reason: str) -> list[FitResult]:
         """The unit's worker died: every run that had not ended ends ``failed``,

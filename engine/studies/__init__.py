@@ -533,6 +533,9 @@ def build_markdown(the_plan, summary, out: Path) -> tuple[str, list[Finding]]:
         body += [section(report) for section in study.SECTIONS]
     text = (header(the_plan, summary, report, present) + "\n" + findings_section(report.findings) + "\n\n"
             + "\n\n".join(body) + "\n")
+    from engine.timings import appendix  # issue 24: where the replay's time went, read from timings.json
+
+    text += appendix(out)
     return text, report.findings
 
 

@@ -15,6 +15,19 @@ from engine.data.images import SPLITS
 
 MODES = ("xgboost", "sklearn_probe")
 
+# XGBoost's input matrix (flattened pixels / 255, float32) per dataset and image size: built once per process
+FLAT_CACHE: dict[tuple, dict[str, np.ndarray]] = {}
+
+
+def flat_pixels(cfg, data) -> dict[str, np.ndarray]:
+    """Each split's images as (n, pixels) float32 in [0, 1]; the same arrays for every seed of a sweep."""
+    key = (id(data), data.source, tuple(data.sizes().items()), cfg.data.image_size)
+    if key not in FLAT_CACHE:
+        FLAT_CACHE.clear()  # one dataset at a time: a 224-px matrix is large
+        FLAT_CACHE[key] = {s: data.x[s].reshape(len(data.x[s]), -1).numpy().astype(np.float32) / 255
+                           for s in SPLITS}
+    return FLAT_CACHE[key]
+
 
 def fit_classic(cfg, data, features: Callable[[], dict]) -> tuple[dict[str, np.ndarray], str]:
     """Test/val/train probabilities of the positive class, and a note (e.g.
@@ -24,7 +37,7 @@ def fit_classic(cfg, data, features: Callable[[], dict]) -> tuple[dict[str, np.n
     if cfg.model.mode == "xgboost":
         from xgboost import XGBClassifier
 
-        flat = {s: data.x[s].reshape(len(data.x[s]), -1).numpy().astype(np.float32) / 255 for s in SPLITS}
+        flat = flat_pixels(cfg, data)
         model = XGBClassifier(random_state=cfg.system.seed, n_jobs=cfg.system.threads or None)
         model.fit(flat["train"], data.y["train"].numpy())
         return {s: model.predict_proba(flat[s])[:, 1] for s in SPLITS}, note

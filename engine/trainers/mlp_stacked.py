@@ -199,13 +199,91 @@ class Member:
         self.optimizer.step_count = state["adam_steps"]
 
 
-@torch.no_grad()
-def evaluate(stack: Stack, features: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per member (mean cross-entropy, accuracy) over a whole split."""
-    members = stack.weights[0].shape[0]
-    logits = stack(features.expand(members, *features.shape).contiguous())  # bmm is 2-3x slower on a stride-0 batch
-    loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.repeat(members), reduction="none")
-    return loss.view(members, -1).mean(1), (logits.argmax(2) == y).float().mean(1)
+EVAL_ROWS = 1024  # rows per evaluation chunk: a member's activations (width x rows) stay in L1/L2
+EVAL_BYTES = 1 << 19  # activations of one chunk for a group of members (members x width x rows x 4 bytes)
+
+
+class Evaluator:
+    """Exact evaluation of every member on every row of a split, stacked.
+
+    Rows go through in chunks of ``EVAL_ROWS`` with the features along the
+    rows of each activation (members, features, rows), so every layer is one
+    batched matmul whose inputs and outputs stay in cache and no copy of the
+    inputs is made per member. The first layer reads the same input for
+    every member: it is one wide matmul, (members x width, inputs) @ (inputs,
+    rows). A member's numbers do not depend on which other members it is
+    evaluated with (per-row losses are written to a buffer and averaged at
+    the end, members are cut into groups by a size that does not depend on
+    their number), so a run gets the same numbers alone and stacked.
+    """
+
+    def __init__(self, stack: Stack):
+        self.stack = stack
+
+    @torch.no_grad()
+    def __call__(self, features: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per member (mean cross-entropy, accuracy) over a whole split."""
+        stack = self.stack
+        weights = [w.detach().transpose(1, 2).contiguous() for w in stack.weights]  # (members, out, in)
+        biases = [b.detach().transpose(1, 2).contiguous() for b in stack.biases]  # (members, out, 1)
+        members, width = weights[0].shape[0], weights[0].shape[1]
+        first_w, first_b = weights[0].reshape(members * width, -1), biases[0].reshape(members * width, 1)
+        norms = []
+        for _, _, norm in stack.blocks:
+            if norm is None:
+                norms.append(None)
+                continue
+            norms.append((norm.running_mean.transpose(1, 2).contiguous(), torch.sqrt(norm.running_var + norm.eps)
+                          .transpose(1, 2).contiguous(), norm.weight.detach().transpose(1, 2).contiguous(),
+                          norm.bias.detach().transpose(1, 2).contiguous()))
+        n = len(y)
+        losses = torch.empty(members, n, device=features.device)
+        correct = torch.empty(members, n, dtype=torch.bool, device=features.device)
+        group = max(1, EVAL_BYTES // (4 * EVAL_ROWS * max(width, weights[-1].shape[1])))
+        xt = features.T.contiguous()  # (inputs, rows)
+        wide = not stack.blocks[0][0]
+        for start in range(0, n, EVAL_ROWS):
+            stop = min(n, start + EVAL_ROWS)
+            x, target = xt[:, start:stop], y[start:stop]
+            if wide:  # one matmul for every member: (members x width, inputs) @ (inputs, rows)
+                first = torch.addmm(first_b, first_w, x).view(members, width, -1)
+            else:  # a residual first block normalises its input per member: a stride-0 view, no copy
+                first = x.expand(members, *x.shape)
+            for g in range(0, members, group):
+                h = first[g:g + group]
+                for i, ((residual, scale, _), norm) in enumerate(zip(stack.blocks, norms)):
+                    nm = None if norm is None else [t[g:g + group] for t in norm]
+                    if residual:
+                        inner = h if nm is None else (h - nm[0]) / nm[1] * nm[2] + nm[3]
+                        h = h + scale * torch.baddbmm(biases[i][g:g + group], weights[i][g:g + group],
+                                                      torch.relu(inner))
+                    else:
+                        if i > 0 or not wide:
+                            h = torch.baddbmm(biases[i][g:g + group], weights[i][g:g + group], h)
+                        if nm is not None:
+                            h = (h - nm[0]) / nm[1] * nm[2] + nm[3]
+                        h = h.clamp_min_(0)  # in place: h is this chunk's own (or its slice of the first layer)
+                logits = torch.baddbmm(biases[-1][g:g + group], weights[-1][g:g + group], h)  # (g, classes, rows)
+                losses[g:g + group, start:stop], correct[g:g + group, start:stop] = _loss_and_hits(logits, target)
+        return losses.mean(1), correct.float().mean(1)
+
+
+def _loss_and_hits(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(members, classes, rows) logits -> per row cross-entropy and whether
+    argmax (the first largest logit) is the target. argmax along a dimension
+    that is not the last one is slow on the CPU; the largest logit (amax) is
+    fast and exact, so argmax is only needed where the target's logit ties
+    with the largest other one. Overwrites ``logits``."""
+    index = target.expand(len(logits), 1, -1)
+    picked = logits.gather(1, index)
+    lse = logits.logsumexp(1)
+    others = logits.scatter_(1, index, -math.inf)  # in place: the logits are not needed any more
+    best_other = others.amax(1, keepdim=True)
+    hits = picked > best_other
+    tied = picked == best_other  # argmax picks the first of tied logits: the target if it comes first
+    if tied.any():
+        hits |= tied & (target < others.argmax(1, keepdim=True))
+    return lse - picked[:, 0], hits[:, 0]
 
 
 def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.RunSession]) -> list[kit.Fitted]:
@@ -227,6 +305,7 @@ def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.R
     with torch.no_grad():  # features have no trained parameters: computed once for every member
         features = {s: models[0].features(x[s]) for s in x}
     stack = Stack(models, device)
+    evaluate = Evaluator(stack)
     optimizer = StackedAdam(stack.params, torch.tensor([c.optim.lr for c in cfgs], device=device),
                             torch.tensor([c.optim.weight_decay for c in cfgs], device=device))
     members = len(cfgs)
@@ -243,7 +322,7 @@ def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.R
     outcome = [kit.Fitted("ok", "", model, dict(together)) for model in models]
 
     def log_epoch(epoch: int, step_losses: torch.Tensor, seconds: float, grads: torch.Tensor | None) -> None:
-        evaluated = {split: evaluate(stack, features[split], y[split]) for split in ("train", "val", "test")}
+        evaluated = {split: evaluate(features[split], y[split]) for split in ("train", "val", "test")}
         losses = step_losses.T.tolist()  # (members, steps)
         for k, session in enumerate(sessions):
             if not alive[k]:
