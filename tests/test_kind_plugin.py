@@ -82,10 +82,11 @@ def test_the_test_kind_runs_in_the_tui(line_kind, tmp_path: Path):
             await pilot.pause()
             select = app.screen.query_one("#dataset-select", Select)
             select.value = "line"  # the Setup screen offers every kind's datasets
-            for _ in range(50):
+            for _ in range(100):
                 await pilot.pause(0.05)
-                if app.setup_state.kind == "line" and "generated" in str(
-                        app.screen.query_one("#data-summary", Static).render()):
+                summaries = app.screen.query("#data-summary")  # the screen recomposes when the kind changes
+                if app.setup_state.kind == "line" and summaries and "generated" in str(
+                        summaries.first(Static).render()):
                     break
             assert app.setup_state.kind == "line"
             assert app.screen.query_one("#f-model--noise")  # the Model tab is the kind's config form

@@ -81,6 +81,8 @@ def lab(tmp_path: Path, monkeypatch, data_root: Path):
     # changes with PYTHONHASHSEED; use its own order-keeping alternative
     monkeypatch.setattr(plotext._utility, "no_duplicates", lambda data: list(dict.fromkeys(data)))
     monkeypatch.setattr(benchtui.app, "TuiSink", FixedTimeSink)
+    import engine.timings  # where the replay's time went: seconds that differ every run
+    monkeypatch.setattr(engine.timings.Timings, "lines", lambda self: ["where the time went: (pinned for snapshots)"])
     return data_root
 
 
