@@ -282,6 +282,8 @@ def test_a_sweep_on_two_nodes_survives_losing_the_worker_node(tmp_path, monkeypa
         subprocess.run(["rm", "-rf", str(temp)], check=False)
         unregister("faulty_line")
         unregister("line")
+        monkeypatch.undo()  # Ray's auth config is process-wide: back to this process's own for the next tests
+        Config.initialize("")
     assert removed.is_set()
     assert summary.counts == {"ok": 4}, "\n".join(summary.problems + lines)
     assert any("trained again from the start (attempt 2)" in line for line in lines), lines
