@@ -121,28 +121,30 @@ def write_failure(path: Path, exc: OSError) -> str:
 
 
 def check_writable(folder: Path, option: str) -> None:
-    """Make ``folder`` and write, rename and remove a temporary file in it; a
-    ``BenchError`` (``option``: what the user gave) naming the folder and the
-    OS reason when that fails, so an unwritable runs folder is found before
-    any data is loaded. The folders it had to make are removed again: a
-    replay refused later (bad data) leaves nothing behind."""
+    """Write, rename and remove a uniquely named temporary file in ``folder``
+    (or, where it does not exist yet, make and remove a uniquely named
+    folder in its nearest existing parent); a ``BenchError`` (``option``:
+    what the user gave) naming the folder and the OS reason when that fails,
+    so an unwritable runs folder is found before any data is loaded. Nothing
+    is left behind (a replay refused later leaves no folders), and two
+    writers checking at once never touch each other's probes."""
+    import tempfile
+
     folder = Path(folder)
-    made = [p for p in (folder, *folder.parents) if not p.exists()]
-    probe = folder / f".write-check-{os.getpid()}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        write_json(probe, {"pid": os.getpid()})
-        renamed = probe.replace(folder / f"{probe.name}.renamed")
-        renamed.unlink()
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(existing))
+        if existing == folder:
+            fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=folder)
+            os.close(fd)
+            renamed = Path(probe).replace(Path(probe).with_name(Path(probe).name + ".renamed"))
+            renamed.unlink()
+        else:
+            os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=existing))
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename and str(exc.filename) != str(folder) else ""
         raise BenchError(f"{option}: cannot write in {folder} ({exc.strerror or exc}{where})") from None
-    finally:
-        for path in made:  # deepest first
-            try:
-                path.rmdir()
-            except OSError:
-                break
 
 
 def same_run(record: dict, config_hash: str, early_stop: dict | None = None) -> bool:

@@ -394,8 +394,9 @@ class _Claims:
         mine = []
         for run in runs:
             claim = run_claim(run.run_dir)
-            if not claim.acquire(config_hash=config_hash(run.config)):
-                if claim.holder_info().get("config_hash") not in (None, config_hash(run.config)):
+            held_by = _acquire_or_holder(claim, config_hash(run.config))
+            if held_by is not None:
+                if held_by.get("config_hash") not in (None, config_hash(run.config)):
                     self.log(f"{run.run_id}: another config is being trained by {claim.holder()}; "
                              "this one trains after it (archiving it)")
                     self.deferred.append(run)
@@ -433,6 +434,21 @@ class _Claims:
         for claim in self.held.values():
             claim.release()
         self.held.clear()
+
+
+def _acquire_or_holder(claim: Claim, config: str, patience: float = 2.0) -> dict | None:
+    """None when this writer took the claim, else what its holder recorded.
+    A holder writes its record just after it locks and empties it just
+    before it lets go, so an empty record means "try again", not "unknown":
+    the claim is retried until it is taken or its holder is known."""
+    deadline = time.monotonic() + patience
+    while True:
+        if claim.acquire(config_hash=config):
+            return None
+        info = claim.holder_info()
+        if info or time.monotonic() > deadline:
+            return info
+        time.sleep(0.02)
 
 
 def _as_it_is(run: PlannedRun, mine: dict | None) -> dict | None:
