@@ -18,8 +18,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import os
-
 import pytest
 
 from benchtui.app import make_app
@@ -120,7 +118,6 @@ def test_setup_sweep_tab_with_a_loaded_preset(snap_compare, lab):
     assert snap_compare(app, press=["s"], terminal_size=SIZE, run_before=settle)
 
 
-@pytest.mark.skipif(not os.environ.get("BENCHTUI_FLAKY_TESTS"), reason="differs between runs of the full suite; opt in with BENCHTUI_FLAKY_TESTS=1")
 def test_monitor_after_a_finished_sweep(snap_compare, lab):
     assert snap_compare(new_app(lab, tiny_plan(lab)), terminal_size=SIZE, run_before=settle)
 

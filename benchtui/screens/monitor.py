@@ -159,6 +159,14 @@ class RunRow(Horizontal):
         self.eta.update(f"took {duration(wall_time)}")
 
 
+class RunList(VerticalScroll):
+    """The run rows; when its height changes (rows mounted, the terminal
+    resized) the line under it says again which runs are in view."""
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.screen.show_counts)
+
+
 class MonitorScreen(Screen):
     """The sweep as it runs. Engine events arrive as messages (the TUI sink
     posts them here); the sweep's status is the app's reactive
@@ -177,7 +185,7 @@ class MonitorScreen(Screen):
         with Vertical(id="monitor"):
             yield Static("", id="sweep-status")
             yield Static(device_line(), id="device")
-            yield VerticalScroll(id="run-rows")
+            yield RunList(id="run-rows")
             yield Static("", id="run-counts")
             with Horizontal(id="charts"):
                 yield SeriesChart("loss / step", "step", "loss", log_y=True, id="step-chart")
