@@ -4,6 +4,7 @@ classifiers and their figures. t-SNE and UMAP run on small subsets only."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -169,3 +170,54 @@ def test_figures_render(default_splits):
     assert "accuracy" in conf.axes[0].get_title()
     for fig in (heat, scatter, conf):
         assert _png(fig).startswith(b"\x89PNG")
+
+
+def test_a_stop_ends_a_tsne_or_umap_fit_at_once_and_a_finished_one_gives_the_same_numbers(default_splits):
+    """The slow embeddings run in a child process: a stop request ends it
+    within about a second (the whole fit of the full stand-in takes far
+    longer), and without a stop its numbers are the in-process ones."""
+    import time
+
+    from engine.trainers.embeddings import embed_stoppable
+
+    d = default_splits
+    for method in ("tsne", "umap"):
+        began = time.monotonic()
+        asked = began + 1.0
+        assert embed_stoppable(d.x["train"], d.x["test"], method, 0, lambda: time.monotonic() > asked) is None
+        assert time.monotonic() - began < 3.0, method
+    xs, xt = d.x["train"][:120], d.x["test"][:40]
+    child = embed_stoppable(xs, xt, "tsne", 3, lambda: False)
+    here = lab.embed(xs, xt, "tsne", seed=3)
+    assert np.array_equal(child[0], here[0]) and np.array_equal(child[1], here[1])
+    with pytest.raises(ValueError, match="unknown embedding"):
+        embed_stoppable(xs, xt, "lda", 0, lambda: False)
+
+
+def test_a_replay_stopped_during_a_tsne_fit_ends_in_seconds(tmp_path):
+    """Ctrl-C (the replay's stop event) while the digits lab fits t-SNE on
+    the whole stand-in: the run ends ``stopped`` at once, not when the fit
+    is done."""
+    import threading
+    import time
+
+    from engine.events import Callback
+    from engine.preset import load_preset
+    from engine.study import ReplayOptions, plan, replay
+
+    preset = tmp_path / "tsne.toml"
+    preset.write_text('name = "tsne"\n[[experiment]]\nname = "digits"\nkind = "digits"\n'
+                      'grid = { "model.space" = ["tsne"] }\nfigures = []\n')
+    the_plan = plan(load_preset(preset), ReplayOptions(runs_dir=tmp_path / "runs", data_root=tmp_path / "data"))
+    stop = threading.Event()
+    stopped_at: list[float] = []
+
+    class StopSoonAfterTheStart(Callback):
+        def on_run_start(self, event) -> None:
+            threading.Timer(1.0, lambda: (stopped_at.append(time.monotonic()), stop.set())).start()
+
+    summary = replay(the_plan, callbacks_for=lambda run: [StopSoonAfterTheStart()], stop=stop)
+    assert time.monotonic() - stopped_at[0] < 3.0
+    assert summary.counts == {"stopped": 1}
+    record = json.loads((tmp_path / "runs/tsne/digits/space=tsne/run.json").read_text())
+    assert record["status"] == "stopped" and "during the tsne fit" in record["message"]

@@ -144,6 +144,7 @@ class Unit:
         if hook == "on_run_start":
             self.started.add(member)
             self.began_at[member] = time.monotonic()
+            self.mark_start(event)
         elif hook == "on_epoch_end":
             self.last_epoch[member] = getattr(event, "epoch", 0)
             self.mark_start(event)

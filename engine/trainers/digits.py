@@ -31,8 +31,8 @@ import numpy as np
 
 from engine import kit
 from engine.errors import BenchError
+from engine.trainers.embeddings import EMBEDDINGS, embed, embed_stoppable
 
-EMBEDDINGS = ("pca", "tsne", "umap")
 SPACES = ("256d",) + EMBEDDINGS
 CLASSIFIERS = ("centre", "knn")
 
@@ -70,42 +70,6 @@ def knn_predict(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, k:
     from sklearn.neighbors import KNeighborsClassifier
 
     return KNeighborsClassifier(n_neighbors=k).fit(x_train, y_train).predict(x_eval)
-
-
-def embed(x_train: np.ndarray, x_test: np.ndarray, method: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(train_2d, test_2d) for ``method`` in pca / tsne / umap, seeded.
-    See the module docstring for how test rows are placed (t-SNE is fitted
-    on train and test rows together)."""
-    if method == "pca":
-        from sklearn.decomposition import PCA
-
-        model = PCA(n_components=2, random_state=seed).fit(x_train)
-        return model.transform(x_train), model.transform(x_test)
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-        from threadpoolctl import threadpool_limits
-
-        both = np.concatenate([x_train, x_test])
-        perplexity = min(30.0, (len(both) - 1) / 3)  # t-SNE needs perplexity < n
-        # One OpenMP thread: with torch's and scikit-learn's OpenMP runtimes both
-        # loaded (and numba's threads after UMAP), their idle threads spin against
-        # t-SNE's and a 210-point fit took 23 s instead of 0.5 s; one thread is
-        # as fast on a few thousand points, and keeps the result reproducible.
-        with threadpool_limits(limits=1, user_api="openmp"):
-            tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
-            plane = tsne.fit_transform(both)
-        return plane[: len(x_train)], plane[len(x_train) :]
-    if method == "umap":
-        import warnings
-
-        import umap
-
-        with warnings.catch_warnings():
-            # umap warns that a random_state disables its parallelism: intended, for reproducibility
-            warnings.simplefilter("ignore", UserWarning)
-            model = umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit(x_train)
-            return model.embedding_.copy(), model.transform(x_test)
-    raise ValueError(f"unknown embedding {method!r} (choose from {', '.join(EMBEDDINGS)})")
 
 
 def score(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | int]:
@@ -236,8 +200,12 @@ def fit(cfg: DigitsConfig, data, session: kit.RunSession) -> kit.Fitted:
     session.start(1, phases, "cpu", note=f"space {space}, k = {cfg.model.k}")
     # -- the space
     x = {"train": data.x["train"], "test": data.x["test"]}
-    if space != "256d":
-        x["train"], x["test"] = embed(x["train"], x["test"], space, cfg.system.seed)
+    if space != "256d":  # t-SNE and UMAP in a child process: a stop ends the fit at once
+        planes = embed_stoppable(x["train"], x["test"], space, cfg.system.seed, lambda: session.stop_requested)
+        if planes is None:
+            session.tick(1, 0, phases)
+            return kit.Fitted("stopped", f"stopped by request during the {space} fit")
+        x["train"], x["test"] = planes
     if session.tick(1, 0, phases):
         return kit.Fitted("stopped", "stopped by request after the embedding")
     # -- the classifiers

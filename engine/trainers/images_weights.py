@@ -22,7 +22,7 @@ from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
 from engine.errors import BenchError
-from engine.io import atomic_path
+from engine.io import atomic_path, locked
 from engine.models.images import ResNetConfig, ResolvedWeights, backbone_state, normaliser
 
 SELF_LABEL = "self-pretrained, not ImageNet (rotation prediction on offline photos)"
@@ -71,12 +71,14 @@ def self_pretrained(cfg: ResNetConfig, image_size: int, cache_dir: Path, device:
                     log=lambda line: None) -> ResolvedWeights:
     key = f"self-rot-v1-{image_size}-{cfg.pretext_images}-{cfg.pretext_epochs}"
     path = Path(cache_dir) / f"resnet18-{key}.pt"
-    if not path.is_file():
-        log(f"pretraining ResNet18 on rotation prediction ({cfg.pretext_images} images, "
-            f"{cfg.pretext_epochs} epochs, {image_size}px); cached in {path}")
-        state = _pretrain_rotation(cfg, image_size, device)
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
+    # one process pretrains; the others (workers of one replay, a second replay) wait and load its file
+    with locked(path.with_name(path.name + ".lock")):
+        if not path.is_file():
+            log(f"pretraining ResNet18 on rotation prediction ({cfg.pretext_images} images, "
+                f"{cfg.pretext_epochs} epochs, {image_size}px); cached in {path}")
+            state = _pretrain_rotation(cfg, image_size, device)
+            with atomic_path(path) as tmp:
+                torch.save(state, tmp)
     state = torch.load(path, map_location="cpu", weights_only=True)
     return ResolvedWeights("self-pretrained", SELF_LABEL, key, backbone_state(state))
 
