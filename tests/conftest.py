@@ -85,3 +85,13 @@ def small_cfg():
             "system.seed": 123,
         },
     )
+
+
+# the files that take longest (a Ray cluster, Ray trials, the TUI) go first, so that the two processes of
+# `pytest -n 2 --dist loadfile` (pyproject.toml) end together instead of one waiting on the last file
+FIRST = ("test_ray_cluster.py", "test_tui.py", "test_resume.py", "test_executors.py", "test_report.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(FIRST)))
