@@ -247,3 +247,36 @@ def test_linear_probe_learns_unnormalised_features_at_large_lr(lr, monkeypatch):
     result = get_kind("images").train(cfg, data)
     assert result.status == "ok"
     assert result.history["test_accuracy"][-1] >= 0.9
+
+
+def test_a_stop_ends_xgboost_after_the_current_boosting_round(tmp_path):
+    """XGBoost on 64-px pixels boosts for about a minute: it looks at the
+    stop after every round, so a Ctrl-C or ctrl+x ends it there."""
+    from engine.trainers import images_classic
+
+    data = load_image_folder(make_folder(tmp_path / "faces"), 32, tmp_path / "cache")
+    cfg = apply_overrides(image_trainer.ImageTrainConfig(), {"model.mode": "xgboost", "system.threads": 1})
+    asked: list[int] = []
+
+    def stopped() -> bool:
+        asked.append(1)
+        return len(asked) >= 3
+
+    probs, note = images_classic.fit_classic(cfg, data, lambda: {}, stopped)
+    assert probs is None and note == "stopped by request after 3 boosting rounds"
+    probs, note = images_classic.fit_classic(cfg, data, lambda: {})  # not stopped: all 100 rounds
+    assert set(probs) == {"train", "val", "test"} and note == ""
+
+
+def test_a_stop_ends_self_pretraining_after_the_current_batch_and_caches_nothing(tmp_path):
+    cfg = apply_overrides(resnet.ResNetConfig(), {"weights": "self", "pretext_images": 256, "pretext_epochs": 1})
+    asked: list[int] = []
+
+    def stopped() -> bool:
+        asked.append(1)
+        return len(asked) >= 2
+
+    with pytest.raises(images_weights.PretrainingStopped):
+        images_weights.resolve_weights(cfg, 32, tmp_path / "weights", torch.device("cpu"), stopped=stopped)
+    assert len(asked) == 2  # one batch trained, then the stop was seen
+    assert not list((tmp_path / "weights").glob("*.pt"))

@@ -28,7 +28,7 @@ from engine.data.images import SPLITS, ImageSplits
 from engine.errors import BenchError
 from engine.models.images import ResNetConfig, ResolvedWeights, binary_resnet18, load_backbone, normaliser
 from engine.trainers import images_classic
-from engine.trainers.images_weights import resolve_weights
+from engine.trainers.images_weights import PretrainingStopped, resolve_weights
 from engine.system import resolve_device, seed_everything
 
 
@@ -84,11 +84,12 @@ def check_config(cfg: ImageTrainConfig) -> None:
         raise BenchError(f"data.image_size must be at least 16 (got {cfg.data.image_size})")
 
 
-def get_weights(cfg: ImageTrainConfig, data: ImageSplits, device: torch.device, log=lambda line: None):
+def get_weights(cfg: ImageTrainConfig, data: ImageSplits, device: torch.device, log=lambda line: None,
+                stopped=lambda: False):
     key = (cfg.model.weights, cfg.data.image_size, cfg.model.pretext_images, cfg.model.pretext_epochs)
     if key not in WEIGHTS_CACHE:
         cache = Path(data.cache_root or "data/cache") / "weights"
-        WEIGHTS_CACHE[key] = resolve_weights(cfg.model, cfg.data.image_size, cache, device, log)
+        WEIGHTS_CACHE[key] = resolve_weights(cfg.model, cfg.data.image_size, cache, device, log, stopped)
     return WEIGHTS_CACHE[key]
 
 
@@ -186,7 +187,9 @@ def fit(cfg: ImageTrainConfig, data: ImageSplits, session: kit.RunSession) -> ki
     weights = None
     if mode in PRETRAINED:
         try:
-            weights = get_weights(cfg, data, device, notes.append)
+            weights = get_weights(cfg, data, device, notes.append, lambda: session.stop_requested)
+        except PretrainingStopped:
+            return kit.Fitted("stopped", "stopped by request while pretraining the backbone", None, {})
         except BenchError:
             raise
         except Exception as exc:  # noqa: BLE001 - e.g. out of memory while self-pretraining
@@ -200,7 +203,10 @@ def fit(cfg: ImageTrainConfig, data: ImageSplits, session: kit.RunSession) -> ki
     if not classic:
         return _fit_torch(cfg, data, weights, device, prep, generator, extra, session)
     epoch_start = time.perf_counter()
-    probs, note = images_classic.fit_classic(cfg, data, lambda: features_of(cfg, data, weights, device, prep))
+    probs, note = images_classic.fit_classic(cfg, data, lambda: features_of(cfg, data, weights, device, prep),
+                                             lambda: session.stop_requested)
+    if probs is None:
+        return kit.Fitted("stopped", note, None, extra)
     metrics = {s: prob_metrics(probs[s], data.y[s]) + (probs[s],) for s in SPLITS}
     finite = record_epoch(session, extra, data, 1, [], time.perf_counter() - epoch_start, metrics)
     return kit.Fitted("ok" if finite else "diverged", note, None, extra)

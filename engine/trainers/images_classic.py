@@ -29,17 +29,33 @@ def flat_pixels(cfg, data) -> dict[str, np.ndarray]:
     return FLAT_CACHE[key]
 
 
-def fit_classic(cfg, data, features: Callable[[], dict]) -> tuple[dict[str, np.ndarray], str]:
+def fit_classic(cfg, data, features: Callable[[], dict],
+                stopped: Callable[[], bool] = lambda: False) -> tuple[dict[str, np.ndarray] | None, str]:
     """Test/val/train probabilities of the positive class, and a note (e.g.
     no convergence); ``features()``: the frozen backbone's features per split
-    (asked for only by the probe)."""
+    (asked for only by the probe). XGBoost's boosting (about a minute on 64-px
+    pixels on one core) looks at ``stopped()`` after every round and ends
+    there when it is true: then (None, note)."""
     note = ""
     if cfg.model.mode == "xgboost":
         from xgboost import XGBClassifier
+        from xgboost.callback import TrainingCallback
+
+        class StopWhenAsked(TrainingCallback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.rounds = 0
+
+            def after_iteration(self, model, epoch, evals_log) -> bool:
+                self.rounds = epoch + 1
+                return stopped()  # True ends the boosting
 
         flat = flat_pixels(cfg, data)
-        model = XGBClassifier(random_state=cfg.system.seed, n_jobs=cfg.system.threads or None)
+        watch = StopWhenAsked()
+        model = XGBClassifier(random_state=cfg.system.seed, n_jobs=cfg.system.threads or None, callbacks=[watch])
         model.fit(flat["train"], data.y["train"].numpy())
+        if stopped():
+            return None, f"stopped by request after {watch.rounds} boosting rounds"
         return {s: model.predict_proba(flat[s])[:, 1] for s in SPLITS}, note
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression

@@ -28,8 +28,12 @@ from engine.models.images import ResNetConfig, ResolvedWeights, backbone_state, 
 SELF_LABEL = "self-pretrained, not ImageNet (rotation prediction on offline photos)"
 
 
+class PretrainingStopped(Exception):
+    """A stop request arrived while the backbone was being pretrained (nothing is cached)."""
+
+
 def resolve_weights(cfg: ResNetConfig, image_size: int, cache_dir: Path, device: torch.device,
-                    log=lambda line: None) -> ResolvedWeights:
+                    log=lambda line: None, stopped=lambda: False) -> ResolvedWeights:
     choice = cfg.weights
     if choice not in ("auto", "imagenet", "self"):
         path = Path(choice)
@@ -59,7 +63,7 @@ def resolve_weights(cfg: ResNetConfig, image_size: int, cache_dir: Path, device:
         else:
             reason = f"not in torchvision's cache ({cached}); auto does not download"
         log(f"WARNING: ImageNet weights unavailable: {reason}. Using {SELF_LABEL}")
-    return self_pretrained(cfg, image_size, cache_dir, device, log)
+    return self_pretrained(cfg, image_size, cache_dir, device, log, stopped)
 
 
 def imagenet_cache_file() -> Path:
@@ -68,7 +72,7 @@ def imagenet_cache_file() -> Path:
 
 
 def self_pretrained(cfg: ResNetConfig, image_size: int, cache_dir: Path, device: torch.device,
-                    log=lambda line: None) -> ResolvedWeights:
+                    log=lambda line: None, stopped=lambda: False) -> ResolvedWeights:
     key = f"self-rot-v1-{image_size}-{cfg.pretext_images}-{cfg.pretext_epochs}"
     path = Path(cache_dir) / f"resnet18-{key}.pt"
     # one process pretrains; the others (workers of one replay, a second replay) wait and load its file
@@ -76,17 +80,18 @@ def self_pretrained(cfg: ResNetConfig, image_size: int, cache_dir: Path, device:
         if not path.is_file():
             log(f"pretraining ResNet18 on rotation prediction ({cfg.pretext_images} images, "
                 f"{cfg.pretext_epochs} epochs, {image_size}px); cached in {path}")
-            state = _pretrain_rotation(cfg, image_size, device)
+            state = _pretrain_rotation(cfg, image_size, device, stopped)
             with atomic_path(path) as tmp:
                 torch.save(state, tmp)
     state = torch.load(path, map_location="cpu", weights_only=True)
     return ResolvedWeights("self-pretrained", SELF_LABEL, key, backbone_state(state))
 
 
-def _pretrain_rotation(cfg: ResNetConfig, image_size: int, device: torch.device) -> dict:
+def _pretrain_rotation(cfg: ResNetConfig, image_size: int, device: torch.device, stopped=lambda: False) -> dict:
     """Train ResNet18 to tell which of 0/90/180/270 degrees an image was
     rotated by, on random crops of the shipped photos (a seed apart from the
-    stand-in's)."""
+    stand-in's); ``PretrainingStopped`` when ``stopped()`` turns true (it is
+    asked after every batch: about a minute of work on one core)."""
     from engine.data.images_standin import random_crop, source_photos
 
     rng = np.random.default_rng(1234)
@@ -104,6 +109,8 @@ def _pretrain_rotation(cfg: ResNetConfig, image_size: int, device: torch.device)
     model.train()
     for _ in range(cfg.pretext_epochs):
         for idx in torch.randperm(len(x), generator=generator).split(64):
+            if stopped():
+                raise PretrainingStopped()
             rotations = torch.randint(0, 4, (len(idx),), generator=generator)
             batch = torch.stack([torch.rot90(img, int(k), dims=(1, 2)) for img, k in zip(x[idx], rotations)])
             batch = (batch.to(device).float() / 255 - mean) / std
