@@ -62,16 +62,20 @@ class StackedNorm:
         self.eps, self.momentum, self.batches = norms[0].eps, norms[0].momentum, 0
 
     def __call__(self, h: torch.Tensor, training: bool) -> torch.Tensor:
+        """(members, rows, features) -> the same, normalised per member and
+        feature: one fused ``batch_norm`` over a (rows, members x features)
+        copy of ``h``, whose channels are the members' features. Each
+        channel's statistics and gradients are the same for a member alone
+        and stacked, bit for bit (tested; a (1, channels, rows) layout is
+        not); the running statistics are updated in place, as torch's
+        BatchNorm1d does."""
+        members, rows, features = h.shape
+        out = nn.functional.batch_norm(h.transpose(0, 1).reshape(rows, members * features),
+                                       self.running_mean.view(-1), self.running_var.view(-1),
+                                       self.weight.view(-1), self.bias.view(-1), training, self.momentum, self.eps)
         if training:
-            mean, var = h.mean(1, keepdim=True), h.var(1, unbiased=False, keepdim=True)
-            with torch.no_grad():
-                n = h.shape[1]
-                self.running_mean.lerp_(mean, self.momentum)
-                self.running_var.lerp_(var * n / max(n - 1, 1), self.momentum)
-                self.batches += 1
-        else:
-            mean, var = self.running_mean, self.running_var
-        return (h - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            self.batches += 1
+        return out.view(rows, members, features).transpose(0, 1)
 
     def write_back(self, k: int, norm: nn.BatchNorm1d) -> None:
         for name in ("weight", "bias", "running_mean", "running_var"):
