@@ -121,7 +121,7 @@ def test_report_must_be_a_boolean(tmp_path: Path):
 
 
 def test_shipped_report_presets_cover_both_parts():
-    for name, size, clock_size in (("report", 224, 150), ("quick", 64, 40)):
+    for name, size, clock_size in (("report", 224, 150), ("quick", 48, 40)):
         preset = load_preset(Path(__file__).resolve().parents[1] / "presets" / f"{name}.toml")
         assert preset.report is True
         names = [e.name for e in preset.experiments]
