@@ -44,17 +44,17 @@ def fit_classic(cfg, data, features: Callable[[], dict],
         class StopWhenAsked(TrainingCallback):
             def __init__(self) -> None:
                 super().__init__()
-                self.rounds = 0
+                self.rounds, self.stopped = 0, False
 
             def after_iteration(self, model, epoch, evals_log) -> bool:
-                self.rounds = epoch + 1
-                return stopped()  # True ends the boosting
+                self.rounds, self.stopped = epoch + 1, stopped()
+                return self.stopped  # True ends the boosting
 
         flat = flat_pixels(cfg, data)
         watch = StopWhenAsked()
         model = XGBClassifier(random_state=cfg.system.seed, n_jobs=cfg.system.threads or None, callbacks=[watch])
         model.fit(flat["train"], data.y["train"].numpy())
-        if stopped():
+        if watch.stopped:  # a stop after the last round keeps the finished model
             return None, f"stopped by request after {watch.rounds} boosting rounds"
         return {s: model.predict_proba(flat[s])[:, 1] for s in SPLITS}, note
     from sklearn.exceptions import ConvergenceWarning
