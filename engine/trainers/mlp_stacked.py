@@ -116,12 +116,6 @@ class Stack:
                 h = torch.relu(norm(h, training) if norm is not None else h)
         return torch.baddbmm(self.biases[-1], h, self.weights[-1])
 
-    @torch.no_grad()
-    def grad_sq_norms(self) -> torch.Tensor:
-        """(layers, members): each member's ||grad||^2 per Linear layer, weight and bias."""
-        return torch.stack([w.grad.pow(2).sum((1, 2)) + b.grad.pow(2).sum((1, 2))
-                            for w, b in zip(self.weights, self.biases)])
-
     def write_back(self, models: list[nn.Module]) -> None:
         """Copy each member's trained parameters into its own module."""
         with torch.no_grad():
@@ -167,20 +161,26 @@ class StackedAdam:
             return [buffer[:, end - size:end].view(p.shape) for p, size, end in zip(params, sizes, ends)]
 
         self.grad, self.moment1, self.moment2, self.denom, self.update = (flat() for _ in range(5))
+        self.lengths = torch.tensor(sizes + [columns - sum(sizes)], device=lr.device).expand(members, -1).contiguous()
         self.grads, self.updates = views(self.grad), views(self.update)
         self.m, self.v = views(self.moment1), views(self.moment2)
 
     @torch.no_grad()
-    def step(self) -> None:
+    def step(self, sq_norms: bool = False) -> torch.Tensor | None:
+        """One Adam step on the gradients the parameters hold; with
+        ``sq_norms``, returns each parameter's ||grad||^2 per member
+        (members, parameters), weight decay not included: one segmented sum
+        over the flat gradients."""
         self.step_count += 1
         b1, b2 = BETAS
         correction1 = 1 - b1 ** self.step_count
         correction2_sqrt = math.sqrt(1 - b2 ** self.step_count)
-        grads = [p.grad for p in self.params]
+        torch._foreach_copy_(self.grads, [p.grad for p in self.params])
+        norms = (torch.segment_reduce(self.grad * self.grad, "sum", lengths=self.lengths, axis=1)[:, :-1]
+                 if sq_norms else None)
         if self.decays:
             views = [(-1,) + (1,) * (p.dim() - 1) for p in self.params]
-            torch._foreach_add_(grads, torch._foreach_mul(self.params, [self.wd.view(v) for v in views]))
-        torch._foreach_copy_(self.grads, grads)
+            torch._foreach_add_(self.grads, torch._foreach_mul(self.params, [self.wd.view(v) for v in views]))
         g = self.grad
         self.moment1.mul_(b1).add_(g, alpha=1 - b1)
         self.moment2.mul_(b2).addcmul_(g, g, value=1 - b2)
@@ -191,6 +191,7 @@ class StackedAdam:
         torch._foreach_sub_(self.params, self.updates)
         for p in self.params:
             p.grad = None
+        return norms
 
 
 class Member:
@@ -341,6 +342,7 @@ def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.R
     steps_per_epoch = len(make_batches(n_train, first.optim.batch_size, torch.Generator().manual_seed(0),
                                        torch.device("cpu"), merge))
     record_grads = first.system.record_grads
+    layers = len(stack.weights)  # the optimiser's parameters: every weight, then every bias, then BatchNorm's
     names = ", ".join(s.run_id.rsplit("/", 1)[-1] for s in sessions)
     note = f"trained stacked with {members} runs: {names}" if members > 1 else ""
     for session in sessions:
@@ -392,9 +394,9 @@ def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.R
             loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y["train"][idx].reshape(-1),
                                                reduction="none").view(members, -1).mean(1)
             loss.sum().backward()  # members are independent: each gets the gradient of its own loss
-            if grad_acc is not None:
-                grad_acc += stack.grad_sq_norms()
-            optimizer.step()
+            norms = optimizer.step(sq_norms=grad_acc is not None)
+            if grad_acc is not None:  # ||grad||^2 per Linear layer: its weight's and its bias's
+                grad_acc += (norms[:, :layers] + norms[:, layers:2 * layers]).T
             step_losses[step] = loss.detach()
             ticks = [session.tick(epoch, step, steps_per_epoch) for session in sessions]  # each sees the stop
             if any(ticks):
