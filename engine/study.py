@@ -218,9 +218,10 @@ def replay(
             return []
         exp = runs[0].experiment
         made = []
+        kind = get_kind(exp.kind)
         saved = _find_checkpoints(the_plan, runs, log)
         # ASHA decides per run: an experiment that asks for it trains every run alone
-        for group in _resume_apart(_stacks(get_kind(exp.kind), runs, the_plan.options.stack and exp.early_stop is None),
+        for group in _resume_apart(_stacks(kind, runs, the_plan.options.stack and exp.early_stop is None),
                                    saved, log):
             made.append(executors.Unit(first + len(made), group, exp.kind,
                                        the_plan.data_for(group[0].config, exp.kind),
@@ -229,7 +230,8 @@ def replay(
                                                                                   log, saved),
                                        claim=lambda unit: claim(unit),
                                        resume=[saved[r.run_id].payload if r.run_id in saved else None
-                                               for r in group]))
+                                               for r in group],
+                                       prep=kind.shared_prep(group[0].config) if kind.shared_prep else None))
         waiting[exp.name] += len(made)
         return made
 
@@ -306,8 +308,10 @@ def replay(
             from concurrent.futures import ThreadPoolExecutor
 
             drawer.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="benchtui-figures"))
-        # the units the last replay timed, longest first (so that the workers finish together)
-        units = timing.longest_first(units, lambda u: timing.unit_key(u.run_ids), dict(timings.units))
+        # the units the last replay (or the preset's shipped timings) timed, longest first (so that the
+        # workers finish together)
+        known = timing.known_durations(the_plan.options.runs_dir / the_plan.preset.name, the_plan.preset.path)
+        units = timing.longest_first(units, lambda u: timing.unit_key(u.run_ids), known)
         batch, made = units, list(units)
         try:
             while batch:

@@ -130,21 +130,34 @@ def table_lines(data: dict) -> list[str]:
     return lines
 
 
-def read(folder: Path) -> dict | None:
+def read(folder: Path, file: str = FILE) -> dict | None:
     """The last replay's timings.json in this folder, or None (absent or unreadable: nothing to learn from)."""
     try:
-        data = json.loads((Path(folder) / FILE).read_text(encoding="utf-8"))
+        data = json.loads((Path(folder) / file).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def durations(folder: Path) -> dict[str, float]:
+def hint_file(preset_path: Path) -> Path:
+    """A preset's shipped timings (``presets/quick.toml`` -> ``presets/quick.timings.json``): a measured
+    replay's timings.json, copied there, so that a first replay also starts its longest units first."""
+    return Path(preset_path).with_suffix(".timings.json")
+
+
+def durations(folder: Path, file: str = FILE) -> dict[str, float]:
     """Unit key -> seconds it took in the last replay (to start the longest units first)."""
-    units = (read(folder) or {}).get("units")
+    units = (read(folder, file) or {}).get("units")
     if not isinstance(units, dict):
         return {}
     return {k: float(v) for k, v in units.items() if isinstance(v, (int, float))}
+
+
+def known_durations(folder: Path, preset_path: Path) -> dict[str, float]:
+    """The unit durations to order a replay by: its runs folder's last timings.json, or where there is none
+    yet (a first replay) the preset's shipped timings (``hint_file``). Only the order depends on them."""
+    hint = hint_file(preset_path)
+    return durations(folder) or durations(hint.parent, hint.name)
 
 
 def longest_first(units: list, key, known: dict[str, float]) -> list:

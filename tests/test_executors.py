@@ -295,3 +295,39 @@ def test_a_stop_the_trials_cannot_be_told_is_reported_not_dropped():
     sweep.send_stop()  # said once
     assert lines == ["ray: could not tell the trials to stop (ConnectionError: the signals actor's node is gone); "
                      "they end when the sweep is torn down"]
+
+
+def test_a_unit_waits_in_the_queue_while_another_makes_the_preparation_it_shares():
+    """A worker that would only wait on another's pretraining takes other work; once the first run of the
+    preparing unit has started (its preparation made), the waiting unit goes next."""
+    from collections import deque
+
+    from engine.executors import Lives, Unit
+    from engine.executors.processes import _next_begun
+
+    def unit(index: int, prep) -> Unit:
+        return Unit(index, [], "line", None, Path("."), prep=prep)
+
+    pretraining, probe, other = unit(0, ("weights", 48)), unit(1, ("weights", 48)), unit(2, None)
+    life = Lives([pretraining, probe, other], lambda unit, results: None, lambda line: None)
+    queue = deque([pretraining, probe, other])
+    assert _next_begun(queue, life, []) is pretraining
+    assert pretraining.preparing
+    assert _next_begun(queue, life, [pretraining]) is other  # not the probe: it would wait for the weights
+    assert list(queue) == [probe] and _next_begun(queue, life, [pretraining, other]) is None
+    pretraining.mark_start(RunStart("a", 1, 1, "cpu", "{}", "pretraining the backbone", "line"))
+    assert not pretraining.preparing
+    assert _next_begun(queue, life, [pretraining, other]) is probe
+
+
+def test_the_pretrained_image_modes_share_their_backbone_and_the_others_share_nothing():
+    from engine.config import apply_overrides
+    from engine.kinds import get_kind
+
+    kind = get_kind("images")
+    cfg = kind.config_type()
+    keys = {mode: kind.shared_prep(apply_overrides(cfg, {"model.mode": mode}))
+            for mode in ("scratch", "xgboost", "linear_probe", "sklearn_probe", "finetune")}
+    assert keys["scratch"] is None and keys["xgboost"] is None
+    assert keys["linear_probe"] == keys["sklearn_probe"] == keys["finetune"] is not None
+    assert kind.shared_prep(apply_overrides(cfg, {"model.mode": "finetune", "data.image_size": 32})) != keys["finetune"]

@@ -66,3 +66,16 @@ def test_no_timings_file_no_appendix_and_no_durations(tmp_path):
     assert timings.appendix(tmp_path) == "" and timings.durations(tmp_path) == {}
     (tmp_path / timings.FILE).write_text("{not json")
     assert timings.appendix(tmp_path) == "" and timings.durations(tmp_path) == {}
+
+
+def test_a_first_replay_orders_its_units_by_the_presets_shipped_timings(tmp_path):
+    preset = tmp_path / "presets" / "tiny.toml"
+    preset.parent.mkdir()
+    preset.write_text("name = 'tiny'\n")
+    runs = tmp_path / "runs" / "tiny"
+    assert timings.known_durations(runs, preset) == {}  # nothing measured anywhere: the preset's order
+    timings.hint_file(preset).write_text(json.dumps({"units": {"e/a": 3.0, "e/b": 9.0, "e/c": "?"}}))
+    assert timings.known_durations(runs, preset) == {"e/a": 3.0, "e/b": 9.0}
+    runs.mkdir(parents=True)
+    (runs / timings.FILE).write_text(json.dumps({"units": {"e/a": 20.0}}))
+    assert timings.known_durations(runs, preset) == {"e/a": 20.0}  # this runs folder's own last replay wins

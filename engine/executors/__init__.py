@@ -110,6 +110,12 @@ class Unit:
     begun_at: float | None = None  # engine.timings: when it was handed to a worker, when its first run started
     first_start_at: float | None = None
     pretrained: bool = False  # a run's start note says it pretrained a backbone first
+    prep: Any = None  # the kind's shared_prep key of its runs (None: nothing shared to prepare)
+
+    @property
+    def preparing(self) -> bool:
+        """Handed to a worker and making its shared preparation: no run of it has started yet."""
+        return self.prep is not None and self.begun_at is not None and self.first_start_at is None
 
     @property
     def configs(self) -> list:

@@ -101,10 +101,14 @@ class _Worker:
     unit: Unit | None = None
 
 
-def _next_begun(queue: deque, life: Lives) -> Unit | None:
-    """The next unit of the queue that begins (whose runs no other writer trains), or None."""
-    while queue:
-        unit = queue.popleft()
+def _next_begun(queue: deque, life: Lives, busy: list[Unit]) -> Unit | None:
+    """The next unit of the queue that begins (whose runs no other writer trains), or None. A unit whose
+    shared preparation another worker is making now waits in the queue, in its place, until that is made."""
+    preparing = {unit.prep for unit in busy if unit.preparing}
+    for unit in list(queue):
+        if unit.prep is not None and unit.prep in preparing:
+            continue
+        queue.remove(unit)
         if life.start(unit):
             return unit
     return None
@@ -153,7 +157,8 @@ class ProcessExecutor(Executor):
                 if stop.is_set():
                     shared_stop.set()
                 for worker in pool:
-                    unit = _next_begun(queue, life) if worker.unit is None and not stop.is_set() else None
+                    unit = (_next_begun(queue, life, [w.unit for w in pool if w.unit is not None])
+                            if worker.unit is None and not stop.is_set() else None)
                     if unit is not None:
                         if not worker.process.is_alive():  # died while idle: a fresh one takes its place
                             worker.conn.close()

@@ -108,6 +108,10 @@ class Kind:
     # runs whose stack_key is equal (and not None) train together: fit_stack(cfgs, data, sessions) -> [Fitted]
     stack_key: Callable[[Any], Any] | None = None
     fit_stack: Callable[..., list] | None = None
+    # runs whose shared_prep key is equal (and not None) share a costly preparation that the first of them
+    # makes and caches (e.g. pretraining a backbone): an executor with workers starts no second such run while
+    # the first prepares (it would only wait for it), but hands its workers other work meanwhile
+    shared_prep: Callable[[Any], Any] | None = None
     description: str = ""
     step_chart: StepChart = StepChart()  # the live chart of ``step_losses`` (the Monitor's left chart)
 

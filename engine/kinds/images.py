@@ -53,6 +53,7 @@ KIND = register(Kind(
     description="STUDY Part B: real vs fake, five baselines",
     config_type=trainer.ImageTrainConfig,
     fit=trainer.fit,
+    shared_prep=trainer.weights_key,
     check_config=trainer.check_config,
     datasets={"faces": "a folder with train/, val/, test/, each holding two class folders (real/, fake/)"},
     load_data=load,

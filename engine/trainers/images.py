@@ -84,9 +84,16 @@ def check_config(cfg: ImageTrainConfig) -> None:
         raise BenchError(f"data.image_size must be at least 16 (got {cfg.data.image_size})")
 
 
+def weights_key(cfg: ImageTrainConfig) -> tuple | None:
+    """What the pretrained modes share (the backbone's weights, pretrained once and cached); None for the others."""
+    if cfg.model.mode not in PRETRAINED:
+        return None
+    return (cfg.model.weights, cfg.data.image_size, cfg.model.pretext_images, cfg.model.pretext_epochs)
+
+
 def get_weights(cfg: ImageTrainConfig, data: ImageSplits, device: torch.device, log=lambda line: None,
                 stopped=lambda: False):
-    key = (cfg.model.weights, cfg.data.image_size, cfg.model.pretext_images, cfg.model.pretext_epochs)
+    key = weights_key(cfg)
     if key not in WEIGHTS_CACHE:
         cache = Path(data.cache_root or "data/cache") / "weights"
         WEIGHTS_CACHE[key] = resolve_weights(cfg.model, cfg.data.image_size, cache, device, log, stopped)
