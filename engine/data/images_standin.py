@@ -87,6 +87,6 @@ def build_standin(cache_dir: Path) -> Path:
             label = "fake" if i % 2 else "real"
             img = make_fake(photos, rng) if label == "fake" else random_crop(photos[int(rng.integers(len(photos)))], rng)
             with atomic_path(root / split / label / f"{split}_{i:04d}.png") as tmp:
-                img.save(tmp, format="PNG")
+                img.save(tmp, format="PNG", compress_level=1)  # fast; PNG is lossless at every level
     write_json(root / "meta.json", {"version": VERSION, "source": SOURCE, "sizes": SPLIT_SIZES, "seed": SEED})
     return root
