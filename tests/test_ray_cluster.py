@@ -275,6 +275,16 @@ def test_a_sweep_on_two_nodes_survives_losing_the_worker_node(tmp_path, monkeypa
                     return
                 time.sleep(0.02)
 
+        # The driver must be attached to the head's raylet: both nodes have this machine's address, and a
+        # driver attached to the worker's raylet (it happens: the queue then dies with the node, and every
+        # trial is lost) would be cut off by the removal, which a real cluster's driver never is.
+        for _ in range(10):
+            ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+            if ray.get_runtime_context().get_node_id() == cluster.head_node.node_id:
+                break
+            ray.shutdown()
+        assert ray.get_runtime_context().get_node_id() == cluster.head_node.node_id
         watcher = threading.Thread(target=remove_the_worker_node_once_a_trial_trains_there, daemon=True)
         watcher.start()
         path = tmp_path / "lines.toml"
