@@ -293,9 +293,9 @@ def test_a_sweep_on_two_nodes_survives_losing_the_worker_node(tmp_path, monkeypa
                     return
                 time.sleep(0.02)
 
-        # The driver must be attached to the head's raylet: both nodes have this machine's address, and a
-        # driver attached to the worker's raylet (it happens: the queue then dies with the node, and every
-        # trial is lost) would be cut off by the removal, which a real cluster's driver never is.
+        # A precaution: both nodes have this machine's address, and a driver attached to the worker's raylet
+        # would be cut off by the removal, which a real cluster's driver never is. (It was suspected of the
+        # lost-queue failures, wrongly: their cause was an earlier Ray session in the process, see above.)
         for _ in range(10):
             ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False,
                      configure_logging=False)

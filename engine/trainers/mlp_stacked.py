@@ -64,11 +64,12 @@ class StackedNorm:
     def __call__(self, h: torch.Tensor, training: bool) -> torch.Tensor:
         """(members, rows, features) -> the same, normalised per member and
         feature: one fused ``batch_norm`` over a (rows, members x features)
-        copy of ``h``, whose channels are the members' features. Each
-        channel's statistics and gradients are the same for a member alone
-        and stacked, bit for bit (tested; a (1, channels, rows) layout is
-        not); the running statistics are updated in place, as torch's
-        BatchNorm1d does."""
+        copy of ``h``, whose channels are the members' features; the
+        running statistics are updated in place, as torch's BatchNorm1d
+        does. Not bit-exact between a member alone and stacked: the layer
+        bias before it gets its (in exact arithmetic zero) gradient from a
+        transposed view, summed in an order that depends on the stack; an
+        exact layout cost 50 % more per layer (see the README)."""
         members, rows, features = h.shape
         out = nn.functional.batch_norm(h.transpose(0, 1).reshape(rows, members * features),
                                        self.running_mean.view(-1), self.running_var.view(-1),
@@ -148,8 +149,9 @@ class StackedAdam:
         self.params, self.step_count = params, 0
         members = len(lr)
         self.lr = lr.view(members, 1)
-        self.wd = weight_decay
         self.decays = bool((weight_decay != 0).any())
+        # each parameter's per-member weight decay, shaped to broadcast over it
+        self.wd = [weight_decay.view((-1,) + (1,) * (p.dim() - 1)) for p in params]
         sizes = [p[0].numel() for p in params]
         columns = -(-sum(sizes) // self.ALIGN) * self.ALIGN
 
@@ -179,8 +181,7 @@ class StackedAdam:
         norms = (torch.segment_reduce(self.grad * self.grad, "sum", lengths=self.lengths, axis=1)[:, :-1]
                  if sq_norms else None)
         if self.decays:
-            views = [(-1,) + (1,) * (p.dim() - 1) for p in self.params]
-            torch._foreach_add_(self.grads, torch._foreach_mul(self.params, [self.wd.view(v) for v in views]))
+            torch._foreach_add_(self.grads, torch._foreach_mul(self.params, self.wd))
         g = self.grad
         self.moment1.mul_(b1).add_(g, alpha=1 - b1)
         self.moment2.mul_(b2).addcmul_(g, g, value=1 - b2)
