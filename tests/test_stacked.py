@@ -172,3 +172,42 @@ def test_a_tie_for_the_largest_logit_counts_as_argmax_does():
     loss, hits = _loss_and_hits(logits.clone(), target)
     assert hits[0].tolist() == (per_row.argmax(1) == target).tolist() == [True, False, True, False]
     assert torch.allclose(loss[0], torch.nn.functional.cross_entropy(per_row, target, reduction="none"))
+
+
+@pytest.mark.parametrize("shape", [{}, {"model.sine_features": True, "model.width": 8}], ids=["default", "sine-width8"])
+def test_the_written_out_step_computes_autograds_gradients(small_cfg, blobs, shape):
+    """A plain stack trains by ``Stack.plain_step`` (forward and backward
+    written out); its losses and gradients are autograd's through the
+    stack's own forward, up to rounding, for every member."""
+    from engine.trainers.mlp import build_model
+    from engine.trainers.mlp_stacked import Stack, StackedAdam
+
+    cfgs = members(small_cfg, *({**shape, "system.seed": s, "optim.lr": lr} for s, lr in ((1, 0.01), (2, 0.1), (3, 1.0))))
+    models = [build_model(cfg, blobs) for cfg in cfgs]
+    x = torch.as_tensor(blobs.x["train"])
+    for model in models:
+        if hasattr(model.features, "fit"):
+            model.features.fit(x)
+    stack = Stack(models, torch.device("cpu"))
+    optimizer = StackedAdam(stack.params, torch.tensor([0.01, 0.1, 1.0]), torch.zeros(3))
+    rows = torch.stack([torch.randperm(len(x), generator=torch.Generator().manual_seed(k))[:37] for k in range(3)])
+    features = models[0].features(x).detach()[rows]  # (members, 37, inputs): an odd batch
+    target = torch.as_tensor(blobs.y["train"])[rows]
+
+    logits = stack(features, training=True)
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                                             reduction="none").view(3, -1).mean(1)
+    loss.sum().backward()
+    expected = [p.grad.clone() for p in stack.params]
+    layers = len(stack.weights)
+    written = optimizer.grads[:layers] + [g[:, 0] for g in optimizer.grads[layers:2 * layers]]
+    with torch.no_grad():
+        got = stack.plain_step(features, target[:, None], written)
+    assert torch.allclose(got, loss.detach(), rtol=1e-5, atol=1e-6)
+    for want, have in zip(expected, optimizer.grads):
+        assert want.abs().max() > 0
+        assert torch.allclose(want, have, rtol=1e-4, atol=1e-7)
+    # and it can fail: another batch's gradients are not these
+    with torch.no_grad():
+        stack.plain_step(features.flip(1), target[:, None], written)
+    assert not all(torch.allclose(want, have, rtol=1e-4, atol=1e-7) for want, have in zip(expected, optimizer.grads))
