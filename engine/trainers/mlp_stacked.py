@@ -14,13 +14,15 @@ becomes NaN is recorded as diverged at that epoch and the others go on.
 Every kind of MLP stacks: BatchNorm (statistics per member), residual
 blocks and gradient recording (||grad||^2 per member and layer) included; a
 run alone is a stack of one, so a run's numbers do not depend on its stack.
-A plain MLP (no BatchNorm, no residual block: most of STUDY Part A) trains
-by ``Stack.plain_step``, its forward and backward written out, which is 1.5
-to 2 times faster than autograd at these sizes; the other shapes by
-autograd through ``Stack.__call__``. The cross-entropy is computed in base
-2 (``exp2`` is three times faster than ``exp`` here), and ``exp2``/``log2``
-never see a member's elements in a vector loop's scalar tail
-(``_per_member``), so the bits stay the same alone and stacked.
+An MLP without residual blocks (BatchNorm or not: all of STUDY Part A but
+the residual variants) trains by ``Stack.train_step``, its forward and
+backward written out: 1.3 to 1.8 times faster than autograd at these sizes,
+and with BatchNorm's statistics summed along each member's own rows, so a
+member's bits are the same alone and stacked, BatchNorm included. Residual
+shapes train by autograd through ``Stack.__call__``. The cross-entropy is
+computed in base 2 (``exp2`` is three times faster than ``exp`` here), and
+``exp2``/``log2`` never see a member's elements in a vector loop's scalar
+tail (``_per_member``).
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ class StackedNorm:
         self.weight, self.bias = stack("weight").requires_grad_(), stack("bias").requires_grad_()
         self.running_mean, self.running_var = stack("running_mean"), stack("running_var")
         self.eps, self.momentum, self.batches = norms[0].eps, norms[0].momentum, 0
+        with torch.no_grad():  # (members, features, 1): for Stack.train_step's (members, features, rows)
+            self.transposed = (self.weight.transpose(1, 2), self.bias.transpose(1, 2))
 
     def __call__(self, h: torch.Tensor, training: bool) -> torch.Tensor:
         """(members, rows, features) -> the same, normalised per member and
@@ -129,42 +133,71 @@ class Stack:
         return torch.baddbmm(self.biases[-1], h, self.weights[-1])
 
     @property
-    def plain(self) -> bool:
-        """No BatchNorm and no residual block: the shape ``plain_step`` trains."""
-        return all(not residual and norm is None for residual, _, norm in self.blocks)
+    def written_out(self) -> bool:
+        """No residual block (BatchNorm or not): the shapes ``train_step`` trains."""
+        return not any(residual for residual, _, _ in self.blocks)
 
-    def plain_step(self, x: torch.Tensor, target: torch.Tensor, grads: list[torch.Tensor]) -> torch.Tensor:
-        """One training step of a plain stack, forward and backward written
-        out (no autograd: at these sizes its bookkeeping costs more than the
-        arithmetic); call it under ``torch.no_grad()``. x (members, rows,
-        inputs), target (members, 1, rows); writes the gradients of each
-        member's mean cross-entropy into ``grads`` (every weight (members,
-        in, out), then every bias (members, out): views of the optimiser's
-        rows) and returns the losses (members,).
+    def train_step(self, x: torch.Tensor, target: torch.Tensor, grads: list[torch.Tensor]) -> torch.Tensor:
+        """One training step of a stack without residual blocks (BatchNorm
+        or not), forward and backward written out (no autograd: at these
+        sizes its bookkeeping costs more than the arithmetic); call it under
+        ``torch.no_grad()``. x (members, rows, inputs), target (members, 1,
+        rows); writes the gradients of each member's mean cross-entropy into
+        ``grads`` (views of the optimiser's rows in its parameters' order,
+        each (members, ...) without the stacked size-1 dimension) and
+        returns the losses (members,).
 
-        Activations are (members, features, rows), as in evaluation, so the
-        softmax's reductions run along contiguous rows."""
-        weights = self.weights
-        h, inputs = x.transpose(1, 2), []
-        for b, w in self.transposed:
+        Activations are (members, features, rows), as in evaluation, so
+        BatchNorm's statistics and the softmax's sums run along contiguous
+        rows, member by member: a member's numbers do not depend on its
+        stack, BatchNorm included."""
+        weights, layers = self.weights, len(self.weights)
+        h, inputs, normed = x.transpose(1, 2), [], []
+        for i, (b, w) in enumerate(self.transposed):
             inputs.append(h)
             h = torch.baddbmm(b, w, h)  # (members, out, rows)
-            if len(inputs) < len(weights):
-                h.clamp_min_(0)
+            if i == layers - 1:
+                break
+            norm = self.blocks[i][2]
+            if norm is not None:  # batch statistics per member and feature: sums along the rows
+                rows = h.shape[2]
+                mean = h.sum(2, keepdim=True).mul_(1 / rows)
+                xhat = h.sub_(mean)
+                var = (xhat * xhat).sum(2, keepdim=True).mul_(1 / rows)  # biased, as BatchNorm normalises
+                rstd = var.add(norm.eps).rsqrt_()
+                xhat.mul_(rstd)
+                h = torch.addcmul(norm.transposed[1], xhat, norm.transposed[0])
+                normed.append((norm, xhat, rstd, mean, var))
+            h.clamp_min_(0)
         rows = h.shape[2]
         _, picked, e = _softmax_terms(h, target)
         total = e.sum(1, keepdim=True)  # (members, 1, rows)
         loss = (_per_member(torch.log2, total) - picked).mul_(LN2).mean(2)[:, 0]
         g = e.div_(total.mul_(rows))  # d mean loss / d logits = (softmax - one-hot) / rows
         g.scatter_add_(1, target, torch.full(target.shape, -1.0 / rows, device=g.device))
-        layers, computed = len(weights), [None] * (2 * len(weights))
+        computed = [None] * len(grads)
+        n = len(normed)
         for i in range(layers - 1, -1, -1):
+            if i < layers - 1:  # g is the gradient of this layer's ReLU output: through the ReLU, [BatchNorm]
+                g = torch.ops.aten.threshold_backward(g, inputs[i + 1], 0)
+                if self.blocks[i][2] is not None:
+                    n -= 1
+                    norm, xhat, rstd, _, _ = normed[n]
+                    d_beta, d_gamma = g.sum(2, keepdim=True), (g * xhat).sum(2, keepdim=True)
+                    computed[2 * layers + 2 * n], computed[2 * layers + 2 * n + 1] = d_gamma[..., 0], d_beta[..., 0]
+                    # d z = gamma rstd (g - (d_beta + xhat d_gamma) / rows)
+                    scale = norm.transposed[0] * rstd
+                    g = torch.addcmul((d_beta * scale).mul_(-1 / rows), g, scale)
+                    g.addcmul_(xhat, d_gamma * scale, value=-1 / rows)
             computed[i] = torch.bmm(inputs[i], g.transpose(1, 2))  # (members, in, out)
             computed[layers + i] = g.sum(2)  # (members, out)
             if i:
-                g = torch.ops.aten.threshold_backward(torch.bmm(weights[i], g), inputs[i], 0)
-        # one copy into the optimiser's rows (bmm into a view whose members are a row apart loops member by member)
-        torch._foreach_copy_(grads, computed)
+                g = torch.bmm(weights[i], g)
+        torch._foreach_copy_(grads, computed)  # bmm into a view whose members are a row apart loops member by member
+        for norm, _, _, mean, var in normed:  # running statistics: momentum, the unbiased variance, as BatchNorm1d
+            norm.running_mean.transpose(1, 2).lerp_(mean, norm.momentum)
+            norm.running_var.transpose(1, 2).lerp_(var.mul_(rows / (rows - 1)), norm.momentum)
+            norm.batches += 1
         return loss
 
     def write_back(self, models: list[nn.Module]) -> None:
@@ -414,9 +447,9 @@ def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.R
     steps_per_epoch = len(make_batches(n_train, first.optim.batch_size, torch.Generator().manual_seed(0),
                                        torch.device("cpu"), merge))
     record_grads = first.system.record_grads
-    plain = stack.plain  # trained by Stack.plain_step; BatchNorm and residual shapes by autograd
     layers = len(stack.weights)  # the optimiser's parameters: every weight, then every bias, then BatchNorm's
-    plain_grads = optimizer.grads[:layers] + [g[:, 0] for g in optimizer.grads[layers:2 * layers]]
+    written = stack.written_out  # trained by Stack.train_step; residual shapes by autograd
+    step_grads = optimizer.grads[:layers] + [g[:, 0] for g in optimizer.grads[layers:]]
     names = ", ".join(s.run_id.rsplit("/", 1)[-1] for s in sessions)
     note = f"trained stacked with {members} runs: {names}" if members > 1 else ""
     for session in sessions:
@@ -464,17 +497,17 @@ def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.R
         stopped = False
         for step in range(steps_per_epoch):
             idx = order[:, (ends[step - 1] if step else 0):ends[step]]  # (members, batch)
-            if plain:
+            if written:
                 rows = idx.reshape(-1)
                 with torch.no_grad():
-                    loss = stack.plain_step(features["train"].index_select(0, rows).view(members, idx.shape[1], -1),
-                                            y["train"].index_select(0, rows).view(members, 1, -1), plain_grads)
+                    loss = stack.train_step(features["train"].index_select(0, rows).view(members, idx.shape[1], -1),
+                                            y["train"].index_select(0, rows).view(members, 1, -1), step_grads)
             else:
                 logits = stack(features["train"][idx], training=True)
                 loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                                                    y["train"][idx].reshape(-1), reduction="none").view(members, -1).mean(1)
                 loss.sum().backward()  # members are independent: each gets the gradient of its own loss
-            norms = optimizer.step(sq_norms=grad_acc is not None, written=plain)
+            norms = optimizer.step(sq_norms=grad_acc is not None, written=written)
             if grad_acc is not None:  # ||grad||^2 per Linear layer: its weight's and its bias's
                 grad_acc += (norms[:, :layers] + norms[:, layers:2 * layers]).T
             step_losses.append(loss.detach())
