@@ -75,8 +75,9 @@ class StackedNorm:
             self.transposed = (self.weight.transpose(1, 2), self.bias.transpose(1, 2))
 
     def __call__(self, h: torch.Tensor, training: bool) -> torch.Tensor:
-        """(members, rows, features) -> the same, normalised per member and
-        feature: one fused ``batch_norm`` over a (rows, members x features)
+        """Autograd's path (residual stacks; ``Stack.train_step`` normalises
+        the others itself). (members, rows, features) -> the same, normalised
+        per member and feature: one fused ``batch_norm`` over a (rows, members x features)
         copy of ``h``, whose channels are the members' features; the
         running statistics are updated in place, as torch's BatchNorm1d
         does. Not bit-exact between a member alone and stacked: the layer
