@@ -7,6 +7,6 @@ script, a test, the CLI or the TUI alike.
 from engine.allocator import keep_freed_memory
 from engine.errors import BenchError
 
-keep_freed_memory()  # every process that trains (driver, workers) reuses freed blocks: see engine/allocator.py
+keep_freed_memory()  # every process that imports the engine (driver, workers, TUI) reuses freed blocks
 
 __all__ = ["BenchError"]

@@ -14,7 +14,7 @@ not change; where the C library is not glibc this does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import os
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value on 64-bit: blocks under 32 MB come from the heap
@@ -22,11 +22,16 @@ TRIM_THRESHOLD = 1 << 30  # the heap's free top is handed back once it passes 1 
 
 
 def keep_freed_memory() -> bool:
-    """Set glibc's thresholds; False where there is no glibc ``mallopt``."""
+    """Set glibc's thresholds; False where there is no glibc ``mallopt`` or
+    where the user set them already (``MALLOC_MMAP_THRESHOLD_``,
+    ``MALLOC_TRIM_THRESHOLD_``: theirs stand)."""
+    if any(name in os.environ for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
+        return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the C library this process already has
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    mmap_set = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    trim_set = bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return mmap_set and trim_set

@@ -152,7 +152,7 @@ def test_stacked_evaluation_is_the_modules_own_on_every_row(small_cfg, blobs, mo
 
     monkeypatch.setattr(mlp_stacked, "EVAL_ROWS", 7)  # many chunks, the last one short
     monkeypatch.setattr(mlp_stacked, "EVAL_BYTES", 4 * 7 * 16 * 2)  # members evaluated two at a time
-    shapes = ({}, {"model.batchnorm": True, "model.residual": True, "model.depth": 4},
+    shapes = ({}, {"model.batchnorm": True}, {"model.batchnorm": True, "model.residual": True, "model.depth": 4},
               {"model.sine_features": True, "model.sine_scales": (0.5, 1.0)},
               {"model.residual": True, "model.width": 2, "model.standardize": False})  # residual first block
     for shape in shapes:
@@ -217,3 +217,45 @@ def test_the_written_out_step_computes_autograds_gradients(small_cfg, blobs, sha
     with torch.no_grad():
         stack.train_step(features.flip(1), target[:, None], written)
     assert not all(torch.allclose(want, have, rtol=1e-4, atol=1e-6) for want, have in zip(expected, optimizer.grads))
+
+
+def test_the_written_out_batchnorm_keeps_torchs_running_statistics(small_cfg, blobs):
+    """``Stack.train_step`` updates BatchNorm's running mean and (unbiased)
+    variance as torch's BatchNorm1d does (momentum 0.1), batch after batch."""
+    from engine.trainers.mlp import build_model
+    from engine.trainers.mlp_stacked import Stack, StackedAdam
+
+    cfgs = members(small_cfg, *({"model.batchnorm": True, "system.seed": s} for s in (1, 2)))
+    x = torch.as_tensor(blobs.x["train"])
+    models = [build_model(cfg, blobs) for cfg in cfgs]
+    for model in models:
+        model.features.fit(x)
+    by_torch, written = Stack(models, torch.device("cpu")), Stack(models, torch.device("cpu"))
+    optimizer = StackedAdam(written.params, torch.tensor([0.01, 0.01]), torch.zeros(2))
+    layers = len(written.weights)
+    grads = optimizer.grads[:layers] + [g[:, 0] for g in optimizer.grads[layers:]]
+    target = torch.as_tensor(blobs.y["train"])
+    for size in (7, 2, 31):
+        rows = torch.stack([torch.randperm(len(x), generator=torch.Generator().manual_seed(k + size))[:size]
+                            for k in range(2)])
+        features = models[0].features(x).detach()[rows]
+        with torch.no_grad():
+            by_torch(features, training=True)  # torch's fused batch_norm updates its running statistics
+            written.train_step(features, target[rows][:, None], grads)
+    for mine, theirs in zip((n for _, _, n in written.blocks), (n for _, _, n in by_torch.blocks)):
+        assert mine.batches == theirs.batches == 3
+        assert torch.allclose(mine.running_mean, theirs.running_mean, atol=1e-6)
+        assert torch.allclose(mine.running_var, theirs.running_var, rtol=1e-5, atol=1e-6)
+        assert not torch.allclose(mine.running_var, torch.ones_like(mine.running_var))  # they did move
+
+
+def test_freed_memory_is_kept_unless_the_user_set_glibcs_thresholds(monkeypatch):
+    import platform
+
+    from engine.allocator import keep_freed_memory
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000")
+    assert keep_freed_memory() is False
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert keep_freed_memory() is True

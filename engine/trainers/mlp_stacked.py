@@ -148,10 +148,11 @@ class Stack:
         each (members, ...) without the stacked size-1 dimension) and
         returns the losses (members,).
 
-        Activations are (members, features, rows), as in evaluation, so
-        BatchNorm's statistics and the softmax's sums run along contiguous
-        rows, member by member: a member's numbers do not depend on its
-        stack, BatchNorm included."""
+        Activations are (members, features, rows), as in evaluation:
+        BatchNorm's statistics are sums along each member's own contiguous
+        rows, and the softmax's sums over classes are vectorised along the
+        rows, so a member's numbers do not depend on its stack, BatchNorm
+        included."""
         weights, layers = self.weights, len(self.weights)
         h, inputs, normed = x.transpose(1, 2), [], []
         for i, (b, w) in enumerate(self.transposed):
@@ -162,6 +163,9 @@ class Stack:
             norm = self.blocks[i][2]
             if norm is not None:  # batch statistics per member and feature: sums along the rows
                 rows = h.shape[2]
+                if rows < 2:
+                    raise BenchError("BatchNorm cannot train on a batch of one example (its variance is zero): "
+                                     "the training split needs at least 2 rows")
                 mean = h.sum(2, keepdim=True).mul_(1 / rows)
                 xhat = h.sub_(mean)
                 var = (xhat * xhat).sum(2, keepdim=True).mul_(1 / rows)  # biased, as BatchNorm normalises
@@ -387,7 +391,9 @@ def _per_member(fn, t: torch.Tensor) -> torch.Tensor:
     """An elementwise function whose vector loop and scalar tail may round
     differently (``exp2``, ``log2``) applied to (members, ..., rows) so that
     no member's elements fall in the scalar tail, whatever the number of
-    members: rows padded to a multiple of ``ALIGN`` where they are not one."""
+    members: rows padded to a multiple of ``ALIGN`` where they are not one.
+    Holds for one or two threads (what the tests check); with more, torch
+    may split a large tensor's loop at boundaries that depend on its size."""
     rows = t.shape[-1]
     if rows % ALIGN == 0 and t.is_contiguous():
         return fn(t)
@@ -407,9 +413,10 @@ def _softmax_terms(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Te
 def _loss_and_hits(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(members, classes, rows) logits -> per row cross-entropy and whether
     argmax (the first largest logit) is the target. argmax along a dimension
-    that is not the last one is slow on the CPU; the largest other logit
-    (amax) is fast and exact, so argmax is only needed where the target's
-    logit ties with the largest other one."""
+    that is not the last one is slow on the CPU; the largest other scaled
+    logit (amax of z) is fast, and a strict win on z is a strict win on the
+    logits, so argmax is only needed where the target's z ties with the
+    largest other one (a true tie, or two logits that rounding made equal)."""
     index = target.expand(len(logits), 1, -1)
     z, picked, e = _softmax_terms(logits, index)
     loss = (_per_member(torch.log2, e.sum(1)) - picked[:, 0]).mul_(LN2)
