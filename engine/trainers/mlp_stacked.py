@@ -162,10 +162,7 @@ class Stack:
                 break
             norm = self.blocks[i][2]
             if norm is not None:  # batch statistics per member and feature: sums along the rows
-                rows = h.shape[2]
-                if rows < 2:
-                    raise BenchError("BatchNorm cannot train on a batch of one example (its variance is zero): "
-                                     "the training split needs at least 2 rows")
+                rows = h.shape[2]  # at least 2: fit_stack checks the training split once
                 mean = h.sum(2, keepdim=True).mul_(1 / rows)
                 xhat = h.sub_(mean)
                 var = (xhat * xhat).sum(2, keepdim=True).mul_(1 / rows)  # biased, as BatchNorm normalises
@@ -452,6 +449,9 @@ def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.R
                             torch.tensor([c.optim.weight_decay for c in cfgs], device=device))
     members = len(cfgs)
     merge = first.model.batchnorm  # BatchNorm: a trailing batch of one example joins the one before
+    if merge and n_train < 2:  # so every BatchNorm batch, merged, has 2 rows or more (batch_size 1 is refused)
+        raise BenchError("BatchNorm cannot train on a batch of one example (its variance is zero): "
+                         "the training split needs at least 2 rows")
     steps_per_epoch = len(make_batches(n_train, first.optim.batch_size, torch.Generator().manual_seed(0),
                                        torch.device("cpu"), merge))
     record_grads = first.system.record_grads
