@@ -259,3 +259,24 @@ def test_freed_memory_is_kept_unless_the_user_set_glibcs_thresholds(monkeypatch)
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert keep_freed_memory() is True
+
+
+@pytest.mark.parametrize("order", ["import engine\nimport torch", "import torch\nimport engine"])
+def test_denormals_are_flushed_in_every_thread_torch_computes_on(order):
+    """Whichever is imported first, a denormal input counts as zero in both
+    of torch's threads (a tensor big enough to be split between them); the
+    check fails where only the importing thread flushes."""
+    import platform
+    import subprocess
+    import sys
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("FTZ/DAZ is an x86 mode")
+    code = (f"{order}\ntorch.set_num_threads(2)\n"
+            "print(int((torch.full((1 << 20,), 1e-40) * 1.0).count_nonzero()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[-1] == "0"
+    unflushed = subprocess.run([sys.executable, "-c", "import torch\ntorch.set_num_threads(2)\n"
+                                "print(int((torch.full((1 << 20,), 1e-40) * 1.0).count_nonzero()))"],
+                               capture_output=True, text=True, check=True).stdout
+    assert unflushed.split()[-1] == str(1 << 20)  # without the engine, denormals stay: the check can fail
