@@ -280,3 +280,43 @@ def test_denormals_are_flushed_in_every_thread_torch_computes_on(order):
                                 "print(int((torch.full((1 << 20,), 1e-40) * 1.0).count_nonzero()))"],
                                capture_output=True, text=True, check=True).stdout
     assert unflushed.split()[-1] == str(1 << 20)  # without the engine, denormals stay: the check can fail
+
+
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_evaluation_of_a_split_torch_splits_between_threads_is_the_same_alone_and_stacked(small_cfg, blobs, batchnorm):
+    """50,000 rows at two threads: a sum over one member's whole row would be
+    split between the threads alone and not stacked (1 ulp apart on the
+    cities, 3 of these 8 members); the evaluator sums each chunk first."""
+    from engine.system import seed_everything
+    from engine.trainers.mlp import build_model
+    from engine.trainers.mlp_stacked import Evaluator, Stack
+
+    models = []
+    for seed in range(1, 9):
+        seed_everything(seed)
+        models.append(build_model(apply_overrides(small_cfg, {"system.seed": seed, "model.batchnorm": batchnorm,
+                                                              "model.depth": 3}), blobs).eval())
+    for model in models:
+        with torch.no_grad():  # losses that spread over a wide range: sums in two orders then rarely agree
+            for layer in model.linear_layers():
+                layer.weight.mul_(4)
+        for norm in (b.norm for b in model.hidden if isinstance(b.norm, torch.nn.BatchNorm1d)):
+            norm.running_mean.uniform_(-1, 1), norm.running_var.uniform_(0.5, 2)  # statistics that are not the identity
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(50_000, blobs.x["train"].shape[1], generator=generator) * 3
+    y = torch.randint(0, int(blobs.y["train"].max()) + 1, (50_000,), generator=generator)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.no_grad():
+            features = models[0].features(x).contiguous()
+        stacked = Evaluator(Stack(models, torch.device("cpu")))(features, y)
+        for k in range(len(models)):
+            alone = Evaluator(Stack(models[k:k + 1], torch.device("cpu")))(features, y)
+            assert torch.equal(stacked[0][k:k + 1], alone[0]) and torch.equal(stacked[1][k:k + 1], alone[1])
+            with torch.no_grad():
+                logits = models[k](x)
+            assert math.isclose(alone[0].item(), torch.nn.functional.cross_entropy(logits, y).item(), rel_tol=1e-5)
+            assert alone[1].item() == (logits.argmax(1) == y).float().mean().item()
+    finally:
+        torch.set_num_threads(before)

@@ -17,8 +17,9 @@ run alone is a stack of one, so a run's numbers do not depend on its stack.
 An MLP without residual blocks (BatchNorm or not: all of STUDY Part A but
 the residual variants) trains by ``Stack.train_step``, its forward and
 backward written out: 1.3 to 1.8 times faster than autograd at these sizes,
-and with BatchNorm's statistics summed along each member's own rows, so a
-member's bits are the same alone and stacked, BatchNorm included. Residual
+and with BatchNorm computed per member and feature (channels of torch's own
+batch_norm kernels), so a member's bits are the same alone and stacked,
+BatchNorm included. Residual
 shapes train by autograd through ``Stack.__call__``. The cross-entropy is
 computed in base 2 (``exp2`` is three times faster than ``exp`` here), and
 ``exp2``/``log2`` never see a member's elements in a vector loop's scalar
@@ -71,8 +72,10 @@ class StackedNorm:
         self.weight, self.bias = stack("weight").requires_grad_(), stack("bias").requires_grad_()
         self.running_mean, self.running_var = stack("running_mean"), stack("running_var")
         self.eps, self.momentum, self.batches = norms[0].eps, norms[0].momentum, 0
-        with torch.no_grad():  # (members, features, 1): for Stack.train_step's (members, features, rows)
-            self.transposed = (self.weight.transpose(1, 2), self.bias.transpose(1, 2))
+        # weight, bias, running mean and variance as (members x features,) views: the channels of Stack.train_step's
+        # (1, members x features, rows) activations, for torch's own batch_norm kernels (a channel's numbers do not
+        # depend on the others: a member's bits are the same alone and stacked)
+        self.flat = tuple(t.detach().view(-1) for t in (self.weight, self.bias, self.running_mean, self.running_var))
 
     def __call__(self, h: torch.Tensor, training: bool) -> torch.Tensor:
         """Autograd's path (residual stacks; ``Stack.train_step`` normalises
@@ -148,11 +151,13 @@ class Stack:
         each (members, ...) without the stacked size-1 dimension) and
         returns the losses (members,).
 
-        Activations are (members, features, rows), as in evaluation:
-        BatchNorm's statistics are sums along each member's own contiguous
-        rows, and the softmax's sums over classes are vectorised along the
-        rows, so a member's numbers do not depend on its stack, BatchNorm
-        included."""
+        Activations are (members, features, rows), as in evaluation: viewed
+        as (1, members x features, rows), every member's feature is a
+        channel of torch's own batch_norm kernels (forward with the running
+        statistics' update, and backward: two calls a layer instead of
+        twenty), which compute a channel alone; the softmax's sums over
+        classes are vectorised along the rows. So a member's numbers do not
+        depend on its stack, BatchNorm included."""
         weights, layers = self.weights, len(self.weights)
         h, inputs, normed = x.transpose(1, 2), [], []
         for i, (b, w) in enumerate(self.transposed):
@@ -161,15 +166,14 @@ class Stack:
             if i == layers - 1:
                 break
             norm = self.blocks[i][2]
-            if norm is not None:  # batch statistics per member and feature: sums along the rows
-                rows = h.shape[2]  # at least 2: fit_stack checks the training split once
-                mean = h.sum(2, keepdim=True).mul_(1 / rows)
-                xhat = h.sub_(mean)
-                var = (xhat * xhat).sum(2, keepdim=True).mul_(1 / rows)  # biased, as BatchNorm normalises
-                rstd = var.add(norm.eps).rsqrt_()
-                xhat.mul_(rstd)
-                h = torch.addcmul(norm.transposed[1], xhat, norm.transposed[0])
-                normed.append((norm, xhat, rstd, mean, var))
+            if norm is not None:  # (1, members x features, rows): every member's feature is a channel of its own
+                members, features, rows = h.shape  # rows: at least 2, fit_stack checks the training split once
+                flat = h.view(1, members * features, rows)
+                out, mean, rstd = torch.ops.aten.native_batch_norm(
+                    flat, norm.flat[0], norm.flat[1], norm.flat[2], norm.flat[3], True, norm.momentum, norm.eps)
+                normed.append((norm, flat, mean, rstd))  # the running statistics are updated in place, as BatchNorm1d's
+                norm.batches += 1
+                h = out.view(members, features, rows)
             h.clamp_min_(0)
         rows = h.shape[2]
         _, picked, e = _softmax_terms(h, target)
@@ -184,22 +188,19 @@ class Stack:
                 g = torch.ops.aten.threshold_backward(g, inputs[i + 1], 0)
                 if self.blocks[i][2] is not None:
                     n -= 1
-                    norm, xhat, rstd, _, _ = normed[n]
-                    d_beta, d_gamma = g.sum(2, keepdim=True), (g * xhat).sum(2, keepdim=True)
-                    computed[2 * layers + 2 * n], computed[2 * layers + 2 * n + 1] = d_gamma[..., 0], d_beta[..., 0]
-                    # d z = gamma rstd (g - (d_beta + xhat d_gamma) / rows)
-                    scale = norm.transposed[0] * rstd
-                    g = torch.addcmul((d_beta * scale).mul_(-1 / rows), g, scale)
-                    g.addcmul_(xhat, d_gamma * scale, value=-1 / rows)
+                    norm, flat, mean, rstd = normed[n]
+                    g, d_gamma, d_beta = torch.ops.aten.native_batch_norm_backward(
+                        g.view(flat.shape), flat, norm.flat[0], norm.flat[2], norm.flat[3], mean, rstd, True, norm.eps,
+                        [True, True, True])
+                    members, features, rows = inputs[i + 1].shape
+                    computed[2 * layers + 2 * n] = d_gamma.view(members, features)
+                    computed[2 * layers + 2 * n + 1] = d_beta.view(members, features)
+                    g = g.view(members, features, rows)
             computed[i] = torch.bmm(inputs[i], g.transpose(1, 2))  # (members, in, out)
             computed[layers + i] = g.sum(2)  # (members, out)
             if i:
                 g = torch.bmm(weights[i], g)
         torch._foreach_copy_(grads, computed)  # bmm into a view whose members are a row apart loops member by member
-        for norm, _, _, mean, var in normed:  # running statistics: momentum, the unbiased variance, as BatchNorm1d
-            norm.running_mean.transpose(1, 2).lerp_(mean, norm.momentum)
-            norm.running_var.transpose(1, 2).lerp_(var.mul_(rows / (rows - 1)), norm.momentum)
-            norm.batches += 1
         return loss
 
     def write_back(self, models: list[nn.Module]) -> None:
@@ -315,8 +316,8 @@ class Member:
         self.optimizer.step_count = state["adam_steps"]
 
 
-EVAL_ROWS = 1024  # rows per evaluation chunk: a member's activations (width x rows) stay in L1/L2
-EVAL_BYTES = 1 << 19  # activations of one chunk for a group of members (members x width x rows x 4 bytes)
+EVAL_ROWS = 2048  # rows per evaluation chunk: the same for every stack (a member's matmuls see the same shapes)
+EVAL_BYTES = 1 << 20  # a group of members' logits for one chunk (members x classes x rows x 4 bytes) stays in L2
 
 
 class Evaluator:
@@ -327,10 +328,17 @@ class Evaluator:
     batched matmul whose inputs and outputs stay in cache and no copy of the
     inputs is made per member. The first layer reads the same input for
     every member: it is one wide matmul, (members x width, inputs) @ (inputs,
-    rows). A member's numbers do not depend on which other members it is
-    evaluated with (per-row losses are written to a buffer and averaged at
-    the end, members are cut into groups by a size that does not depend on
-    their number), so a run gets the same numbers alone and stacked.
+    rows). In a stack without residual blocks every activation carries a
+    last row of ones and every weight its bias as a last column (and a row
+    [0 .. 0 1] that makes the next row of ones): a layer is one ``bmm``, with
+    no pass to broadcast the bias (a fifth of evaluation's time).
+
+    A member's numbers do not depend on which other members it is evaluated
+    with: members are cut into groups by a size that does not depend on
+    their number, and each chunk's losses are summed per member before the
+    sums of the chunks are (a sum over a whole split's row would be split
+    between torch's threads alone but not stacked). So a run gets the same
+    numbers alone and stacked, at one thread or two.
     """
 
     def __init__(self, stack: Stack):
@@ -340,48 +348,82 @@ class Evaluator:
     def __call__(self, features: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per member (mean cross-entropy, accuracy) over a whole split."""
         stack = self.stack
-        weights = [w.detach().transpose(1, 2).contiguous() for w in stack.weights]  # (members, out, in)
-        biases = [b.detach().transpose(1, 2).contiguous() for b in stack.biases]  # (members, out, 1)
-        members, width = weights[0].shape[0], weights[0].shape[1]
-        first_w, first_b = weights[0].reshape(members * width, -1), biases[0].reshape(members * width, 1)
-        norms = []
-        for _, _, norm in stack.blocks:
-            if norm is None:
-                norms.append(None)
-                continue
-            norms.append((norm.running_mean.transpose(1, 2).contiguous(), torch.sqrt(norm.running_var + norm.eps)
-                          .transpose(1, 2).contiguous(), norm.weight.detach().transpose(1, 2).contiguous(),
-                          norm.bias.detach().transpose(1, 2).contiguous()))
-        n = len(y)
-        losses = torch.empty(members, n, device=features.device)
-        correct = torch.empty(members, n, dtype=torch.bool, device=features.device)
-        group = max(1, EVAL_BYTES // (4 * EVAL_ROWS * max(width, weights[-1].shape[1])))
-        xt = features.T.contiguous()  # (inputs, rows)
-        wide = not stack.blocks[0][0]
-        for start in range(0, n, EVAL_ROWS):
+        members, classes, width = len(stack.weights[0]), stack.weights[-1].shape[2], stack.weights[0].shape[2]
+        norms = [None if norm is None else
+                 (norm.running_mean.transpose(1, 2).contiguous(),
+                  torch.sqrt(norm.running_var + norm.eps).transpose(1, 2).contiguous(),
+                  norm.weight.detach().transpose(1, 2).contiguous(), norm.bias.detach().transpose(1, 2).contiguous())
+                 for _, _, norm in stack.blocks]
+        n, chunks = len(y), -(-len(y) // EVAL_ROWS)
+        loss_sums = torch.empty(members, chunks, device=features.device)
+        hit_counts = torch.empty(members, chunks, device=features.device)
+        group = max(1, EVAL_BYTES // (4 * EVAL_ROWS * max(width, classes)))
+        if stack.written_out:
+            layers, first = self._augmented(), None
+            xt = torch.cat([features.T, features.new_ones(1, n)])  # (inputs + 1, rows): a row of ones for the bias
+            wide = layers[0].reshape(members * (width + 1), -1)
+        else:
+            xt = features.T.contiguous()
+        for c, start in enumerate(range(0, n, EVAL_ROWS)):
             stop = min(n, start + EVAL_ROWS)
             x, target = xt[:, start:stop], y[start:stop]
-            if wide:  # one matmul for every member: (members x width, inputs) @ (inputs, rows)
-                first = torch.addmm(first_b, first_w, x).view(members, width, -1)
-            else:  # a residual first block normalises its input per member: a stride-0 view, no copy
-                first = x.expand(members, *x.shape)
+            if stack.written_out:  # one matmul for every member: (members x (width + 1), inputs + 1) @ (inputs + 1, rows)
+                first = torch.mm(wide, x).view(members, width + 1, -1)
             for g in range(0, members, group):
-                h = first[g:g + group]
-                for i, ((residual, scale, _), norm) in enumerate(zip(stack.blocks, norms)):
-                    nm = None if norm is None else [t[g:g + group] for t in norm]
-                    if residual:
-                        inner = h if nm is None else (h - nm[0]) / nm[1] * nm[2] + nm[3]
-                        h = h + scale * torch.baddbmm(biases[i][g:g + group], weights[i][g:g + group],
-                                                      torch.relu(inner))
-                    else:
-                        if i > 0 or not wide:
-                            h = torch.baddbmm(biases[i][g:g + group], weights[i][g:g + group], h)
-                        if nm is not None:
-                            h = (h - nm[0]) / nm[1] * nm[2] + nm[3]
-                        h = h.clamp_min_(0)  # in place: h is this chunk's own (or its slice of the first layer)
-                logits = torch.baddbmm(biases[-1][g:g + group], weights[-1][g:g + group], h)  # (g, classes, rows)
-                losses[g:g + group, start:stop], correct[g:g + group, start:stop] = _loss_and_hits(logits, target)
-        return losses.mean(1), correct.float().mean(1)
+                part = slice(g, g + group)
+                if stack.written_out:
+                    logits = self._plain(first[part], [w[part] for w in layers],
+                                         [None if nm is None else [t[part] for t in nm] for nm in norms])
+                else:
+                    logits = self._general(x, part, norms)
+                losses, hits = _loss_and_hits(logits, target)
+                loss_sums[part, c], hit_counts[part, c] = losses.sum(1), hits.sum(1)
+        return loss_sums.sum(1).div_(n), hit_counts.sum(1).div_(n)
+
+    def _augmented(self) -> list[torch.Tensor]:
+        """Each layer's [[W, b], [0 .. 0, 1]] (members, out + 1, in + 1); the last layer's without the row of ones."""
+        layers = []
+        for i, (w, b) in enumerate(zip(self.stack.weights, self.stack.biases)):
+            members, inputs, out = w.shape
+            last = i == len(self.stack.weights) - 1
+            a = w.new_zeros(members, out + (0 if last else 1), inputs + 1)
+            a[:, :out, :inputs] = w.detach().transpose(1, 2)
+            a[:, :out, inputs] = b.detach()[:, 0]
+            if not last:
+                a[:, out, inputs] = 1
+            layers.append(a)
+        return layers
+
+    @staticmethod
+    def _plain(h: torch.Tensor, layers: list[torch.Tensor], norms: list) -> torch.Tensor:
+        """A group's chunk through a stack without residual blocks: h is the
+        first layer's output (members, width + 1, rows), its last row ones."""
+        for i, (w, norm) in enumerate(zip(layers, norms + [None])):  # the output layer has no block
+            if i:
+                h = torch.bmm(w, h)
+            if i == len(layers) - 1:
+                return h  # (members, classes, rows)
+            if norm is not None:  # BatchNorm with running statistics, in place, the row of ones left alone
+                h[:, :-1].sub_(norm[0]).div_(norm[1]).mul_(norm[2]).add_(norm[3])
+            h.clamp_min_(0)  # in place: this chunk's own (or its slice of the first layer)
+
+    def _general(self, x: torch.Tensor, part: slice, norms: list) -> torch.Tensor:
+        """A group's chunk through any stack (residual blocks): x (inputs, rows)."""
+        stack = self.stack
+        h = x.expand(len(stack.weights[0][part]), *x.shape)  # a stride-0 view, no copy
+        for i, ((residual, scale, _), norm) in enumerate(zip(stack.blocks, norms)):
+            w, b = stack.weights[i][part].detach().transpose(1, 2), stack.biases[i][part].detach().transpose(1, 2)
+            nm = None if norm is None else [t[part] for t in norm]
+            if residual:
+                inner = h if nm is None else (h - nm[0]) / nm[1] * nm[2] + nm[3]
+                h = h + scale * torch.baddbmm(b, w, torch.relu(inner))
+            else:
+                h = torch.baddbmm(b, w, h)
+                if nm is not None:
+                    h = (h - nm[0]) / nm[1] * nm[2] + nm[3]
+                h = h.clamp_min_(0)
+        w, b = stack.weights[-1][part].detach().transpose(1, 2), stack.biases[-1][part].detach().transpose(1, 2)
+        return torch.baddbmm(b, w, h)
 
 
 def _per_member(fn, t: torch.Tensor) -> torch.Tensor:
