@@ -157,6 +157,8 @@ def resumed_record(saved: Saved) -> dict:
 class CheckpointWriter(Callback):
     """The driver's listener that writes each epoch's checkpoint (atomically) in the run folder."""
 
+    wants_checkpoints = True
+
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
 

@@ -149,6 +149,7 @@ class RunSession:
         self.callbacks: list[Callback] = [self.history, *callbacks]
         self.started = False
         self._ticker = StepTicker(self.callbacks, run_id, stop)
+        self._wanted = any(getattr(cb, "wants_checkpoints", False) for cb in self.callbacks)  # else no checkpoint is packed
         self.epochs = 0
         self._resume = resume  # a checkpoint's bytes (engine.checkpoint) to start from, or None
         self._saved: dict[str, Any] | None = None  # the objects a checkpoint holds (resume_from names them)
@@ -208,7 +209,7 @@ class RunSession:
         # diverged: a training step's loss, or a loss measured on held-out data, is not finite
         watched = [v for k, v in values if k.endswith("loss") and not k.startswith(("train_", "test_"))]
         finite = finite and all(math.isfinite(v) for v in watched + list(step_losses))
-        whole = self._saved is not None and 0 < epoch < self.epochs and self._cut != epoch
+        whole = self._saved is not None and 0 < epoch < self.epochs and self._cut != epoch and self._wanted
         if whole and (finite or self._diverged_too):
             event = replace(event, checkpoint=self._checkpoint(event, diverged=not finite))
         emit(self.callbacks, "on_epoch_end", event)

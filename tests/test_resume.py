@@ -144,6 +144,8 @@ def folder(tmp_path: Path, runs: str, name: str) -> Path:
 class Grab(Callback):
     """Keeps every checkpoint a run sends, by epoch."""
 
+    wants_checkpoints = True
+
     def __init__(self):
         self.saved: dict[int, bytes] = {}
 
@@ -331,3 +333,18 @@ def test_a_replay_killed_with_sigkill_resumes_from_the_last_checkpoint_it_wrote(
     resumed = records(tmp_path, "cut")["run"]
     same_numbers(records(tmp_path, "whole")["run"], resumed)
     assert resumed["resumed"]["from_epoch"] == saved.epoch and not target.exists()
+
+
+def test_a_run_packs_its_state_each_epoch_only_for_a_listener_that_wants_it(small_cfg, blobs):
+    from engine.config import apply_overrides
+    from engine.events import Recorder
+    from engine.kinds import get_kind
+
+    cfg = apply_overrides(small_cfg, {"optim.epochs": 3})
+    recorder, grab = Recorder(), Grab()
+    get_kind("mlp").train(cfg, blobs, [recorder])
+    assert [e.checkpoint for e in recorder.of(EpochEnd)] == [None] * 4  # epochs 0-3: nobody would read them
+    recorder = Recorder()
+    get_kind("mlp").train(cfg, blobs, [recorder, grab])
+    assert sorted(grab.saved) == [1, 2]  # every whole epoch but the last
+    assert [e.checkpoint is not None for e in recorder.of(EpochEnd)] == [False, True, True, False]

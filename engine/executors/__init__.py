@@ -288,6 +288,8 @@ def failure(what: str, exc: BaseException) -> str:
 class Sender(Callback):
     """A worker's listener: every event of one run goes to ``send((member, hook, event))``."""
 
+    wants_checkpoints = True  # the driver's checkpoint writer gets them from it
+
     def __init__(self, send: Callable[[tuple], None], member: int):
         self.send, self.member = send, member
 
