@@ -331,3 +331,33 @@ def test_the_pretrained_image_modes_share_their_backbone_and_the_others_share_no
     assert keys["scratch"] is None and keys["xgboost"] is None
     assert keys["linear_probe"] == keys["sklearn_probe"] == keys["finetune"] is not None
     assert kind.shared_prep(apply_overrides(cfg, {"model.mode": "finetune", "data.image_size": 32})) != keys["finetune"]
+
+
+def test_a_worker_keeps_its_last_three_datasets_and_loads_a_fourth_afresh(monkeypatch):
+    """Longest-first scheduling interleaves experiments: a worker that comes
+    back to one of its last three datasets does not load it again."""
+    from engine import executors
+    from engine.executors import KEEP_DATASETS, Task, train_task
+
+    loads = []
+
+    class Fake:
+        def data_key(self, cfg):
+            return cfg
+
+        def load_data(self, cfg, root):
+            loads.append(cfg)
+            return f"data {cfg}"
+
+        def train(self, cfg, data, callbacks, stop, run_id, resume):
+            from engine.kit import FitResult
+
+            return FitResult(status="ok", message=data, history={}, model=None)
+
+    monkeypatch.setattr(executors, "kind_of", lambda task: Fake())
+    monkeypatch.setattr(executors, "_DATA", {})
+    for key in ("a", "b", "c", "a", "d", "b", "a"):
+        result, = train_task(Task(0, "fake", "", (key,), ("run",), "/tmp"), [[]], None)
+        assert result.message == f"data {key}"
+    assert KEEP_DATASETS == 3
+    assert loads == ["a", "b", "c", "d", "b"]  # "a" came back twice while it was among the last three; "b" had left

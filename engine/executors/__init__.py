@@ -306,7 +306,8 @@ class Sender(Callback):
         self.send((self.member, "on_run_end", event))
 
 
-_DATA: dict[tuple, Any] = {}  # per worker process: the last dataset it loaded (kind name + data key)
+_DATA: dict[tuple, Any] = {}  # per worker process: the datasets it loaded last (kind name + data key), oldest first
+KEEP_DATASETS = 3  # longest-first scheduling interleaves experiments: a worker comes back to a dataset it had
 
 
 def kind_of(task: Task):
@@ -327,10 +328,12 @@ def train_task(task: Task, callbacks: list[Iterable[Callback]], stop) -> list[Fi
     results that can travel (models on the CPU)."""
     kind = kind_of(task)
     key = (task.kind, kind.data_key(task.configs[0]))
-    if key not in _DATA:
-        _DATA.clear()  # one dataset at a time: a worker of a long replay does not hoard them all
-        _DATA[key] = kind.load_data(task.configs[0], Path(task.data_root))
-    data = _DATA[key]
+    data = _DATA.pop(key, None)
+    if data is None:
+        while len(_DATA) >= KEEP_DATASETS:  # a few at a time: a worker of a long replay does not hoard them all
+            _DATA.pop(next(iter(_DATA)))
+        data = kind.load_data(task.configs[0], Path(task.data_root))
+    _DATA[key] = data  # the most recent last
     resume = list(task.resume) or [None] * len(task.configs)
     if len(task.configs) == 1:
         results = [kind.train(task.configs[0], data, callbacks[0], stop, task.run_ids[0], resume[0])]
