@@ -10,7 +10,8 @@ just before its first epoch::
 ``resume_from`` restores them (and the global random states and the
 history) when the run has a checkpoint, and returns the last epoch it
 holds (0 when the run starts afresh). From then on ``session.epoch_end``
-packs a checkpoint after every whole epoch that ended well (not the last
+packs a checkpoint after every whole epoch that ended well, where one of
+the run's listeners wants it (``Callback.wants_checkpoints``; not the last
 one: a finished run needs none; not an epoch cut short by a stop; not a
 diverged one) and sends it as bytes in the ``EpochEnd`` event, so that it
 travels from a worker process or a Ray trial with the epoch's events, the

@@ -47,6 +47,7 @@ class EpochEnd:
     grad_sq_norm: tuple[float, ...] | None = None  # per Linear layer, mean over steps
     # the run's state after this whole epoch (engine.checkpoint), written by the driver as checkpoint.pt;
     # None when there is nothing to resume from (a kind without checkpoints, the last epoch, a cut-short epoch)
+    # or nobody to read it (no listener of the run has ``wants_checkpoints``)
     checkpoint: bytes | None = field(default=None, repr=False, compare=False)
 
     def metric(self, name: str) -> float:

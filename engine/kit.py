@@ -10,8 +10,8 @@
   progress and the stop check, ``EpochEnd``, and builds the history from those
   same events (the one history: the run writer builds it the same way). A
   torch kind names its state once (``resume_from``): the session then packs
-  a checkpoint into each whole epoch's ``EpochEnd`` and restores a run that
-  resumes (``engine.checkpoint``).
+  a checkpoint into each whole epoch's ``EpochEnd`` (where a listener has
+  ``wants_checkpoints``) and restores a run that resumes (``engine.checkpoint``).
 - ``run_fit``: wraps a kind's ``fit`` so that ``RunEnd`` always fires with the
   right status (a ``BenchError`` or any exception inside ``fit`` ends the run
   as ``failed``; it never escapes past ``on_run_end``).
@@ -182,7 +182,8 @@ class RunSession:
         or a ``torch.Generator``), just before the first epoch. When the run
         resumes, their states, the random states and the history are restored
         from its checkpoint; returns the last epoch it holds (0: start afresh).
-        From now on every whole epoch that ends well sends a checkpoint.
+        From now on every whole epoch that ends well sends a checkpoint,
+        where one of the run's listeners wants it (``wants_checkpoints``).
 
         ``diverged_too``: the epoch a run diverged in is checkpointed as well
         (a stack's member, which keeps its place in the stack after it

@@ -33,29 +33,55 @@ def flush_denormals() -> bool:
     return bool(torch.set_flush_denormal(True))
 
 
+class _FlushAfterLoading(importlib.abc.Loader):
+    """torch's own loader, and ``flush_denormals`` once it has run."""
+
+    def __init__(self, loader, finder: "_AfterTorchImport"):
+        self.loader, self.finder = loader, finder
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def __getattr__(self, name):  # get_filename, get_resource_reader, is_package...: torch's loader's own
+        return getattr(self.loader, name)
+
+    def exec_module(self, module) -> None:
+        self.loader.exec_module(module)
+        self.finder.remove()
+        flush_denormals()
+
+
 class _AfterTorchImport(importlib.abc.MetaPathFinder):
-    """Finds nothing itself: when ``torch`` is first imported, it wraps the
-    real loader so that ``flush_denormals`` runs once torch has loaded, then
-    removes itself."""
+    """Finds ``torch`` with the other finders and hands back its spec with
+    a loader that flushes denormals once torch has loaded; it then leaves
+    ``sys.meta_path``. A spec asked for without an import (``find_spec``)
+    leaves it in place, so the real import still flushes."""
 
     def find_spec(self, name, path=None, target=None):
         if name != "torch":
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        load = spec.loader.exec_module
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _FlushAfterLoading(spec.loader, self)
+                return spec
+        return None
 
-        def exec_module(module) -> None:
-            load(module)
-            flush_denormals()
-
-        spec.loader.exec_module = exec_module
-        return spec
+    def remove(self) -> None:
+        try:
+            sys.meta_path.remove(self)
+        except ValueError:  # another thread's import got there first
+            pass
 
 
 def flush_denormals_when_torch_loads() -> None:
+    """Flush denormals now if torch is loaded, else right after it loads.
+    It must happen before torch's first parallel operation starts its
+    OpenMP workers (they inherit the setting): ``import engine`` before any
+    torch work, as every entry point of the bench does."""
     if "torch" in sys.modules:
         flush_denormals()
     elif not any(isinstance(finder, _AfterTorchImport) for finder in sys.meta_path):

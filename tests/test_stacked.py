@@ -51,8 +51,8 @@ def test_a_member_gets_exactly_the_numbers_it_gets_alone(small_cfg, blobs):
 def test_every_shape_gets_the_same_bits_alone_and_stacked(small_cfg, blob_factory, shape, threads):
     """A member's numbers do not depend on its stack, bit for bit, with one
     thread or two: the flat Adam's rows are padded so that no element takes
-    a vector loop's scalar tail, and so are exp2/log2's; BatchNorm's
-    statistics are sums along each member's own rows. (Residual stacks
+    a vector loop's scalar tail, and so are exp2/log2's; each member's
+    BatchNorm feature is a channel of torch's batch_norm kernels. (Residual stacks
     with BatchNorm train by autograd through one fused batch_norm, not
     exact: see the README.)"""
     data = blob_factory(n_train=3000, seed=4)
@@ -261,7 +261,9 @@ def test_freed_memory_is_kept_unless_the_user_set_glibcs_thresholds(monkeypatch)
         assert keep_freed_memory() is True
 
 
-@pytest.mark.parametrize("order", ["import engine\nimport torch", "import torch\nimport engine"])
+@pytest.mark.parametrize("order", ["import engine\nimport torch", "import torch\nimport engine",
+                                   "import engine, importlib.util\nimportlib.util.find_spec('torch')\nimport torch\n"
+                                   "import importlib.resources\nassert importlib.resources.files('torch').is_dir()"])
 def test_denormals_are_flushed_in_every_thread_torch_computes_on(order):
     """Whichever is imported first, a denormal input counts as zero in both
     of torch's threads (a tensor big enough to be split between them); the

@@ -307,7 +307,8 @@ class Sender(Callback):
 
 
 _DATA: dict[tuple, Any] = {}  # per worker process: the datasets it loaded last (kind name + data key), oldest first
-KEEP_DATASETS = 3  # longest-first scheduling interleaves experiments: a worker comes back to a dataset it had
+KEEP_DATASETS = 3  # longest-first scheduling interleaves experiments: a worker comes back to a dataset it had just
+# used; three keep that from loading it again (image datasets: up to three copies in each worker's memory)
 
 
 def kind_of(task: Task):

@@ -326,12 +326,15 @@ class Evaluator:
     Rows go through in chunks of ``EVAL_ROWS`` with the features along the
     rows of each activation (members, features, rows), so every layer is one
     batched matmul whose inputs and outputs stay in cache and no copy of the
-    inputs is made per member. The first layer reads the same input for
-    every member: it is one wide matmul, (members x width, inputs) @ (inputs,
-    rows). In a stack without residual blocks every activation carries a
-    last row of ones and every weight its bias as a last column (and a row
-    [0 .. 0 1] that makes the next row of ones): a layer is one ``bmm``, with
-    no pass to broadcast the bias (a fifth of evaluation's time).
+    inputs is made per member. In a stack without residual blocks (all of
+    Part A but the residual variants) every activation carries a last row
+    of ones and every weight its bias as a last column (and a row [0 .. 0
+    1] that makes the next row of ones): a layer is one ``bmm``, with no
+    pass to broadcast the bias (a fifth of evaluation's time), and the
+    first layer, whose input every member shares, is one wide matmul,
+    (members x (width + 1), inputs + 1) @ (inputs + 1, rows). Residual
+    stacks go through ``_general``: ``baddbmm`` per layer on the input
+    broadcast to every member (a stride-0 view).
 
     A member's numbers do not depend on which other members it is evaluated
     with: members are cut into groups by a size that does not depend on
