@@ -361,8 +361,11 @@ class Evaluator:
         loss_sums = torch.empty(members, chunks, device=features.device)
         hit_counts = torch.empty(members, chunks, device=features.device)
         group = max(1, EVAL_BYTES // (4 * EVAL_ROWS * max(width, classes)))
+        parts = [slice(g, g + group) for g in range(0, members, group)]
+        group_norms = [[None if nm is None else [t[part] for t in nm] for nm in norms] for part in parts]
         if stack.written_out:
-            layers, first = self._augmented(), None
+            layers = self._augmented()
+            group_layers = [[w[part] for w in layers] for part in parts]  # sliced once, not every chunk
             xt = torch.cat([features.T, features.new_ones(1, n)])  # (inputs + 1, rows): a row of ones for the bias
             wide = layers[0].reshape(members * (width + 1), -1)
         else:
@@ -372,13 +375,11 @@ class Evaluator:
             x, target = xt[:, start:stop], y[start:stop]
             if stack.written_out:  # one matmul for every member: (members x (width + 1), inputs + 1) @ (inputs + 1, rows)
                 first = torch.mm(wide, x).view(members, width + 1, -1)
-            for g in range(0, members, group):
-                part = slice(g, g + group)
+            for k, part in enumerate(parts):
                 if stack.written_out:
-                    logits = self._plain(first[part], [w[part] for w in layers],
-                                         [None if nm is None else [t[part] for t in nm] for nm in norms])
+                    logits = self._plain(first[part], group_layers[k], group_norms[k])
                 else:
-                    logits = self._general(x, part, norms)
+                    logits = self._general(x, part, group_norms[k])
                 losses, hits = _loss_and_hits(logits, target)
                 loss_sums[part, c], hit_counts[part, c] = losses.sum(1), hits.sum(1)
         return loss_sums.sum(1).div_(n), hit_counts.sum(1).div_(n)
@@ -414,9 +415,8 @@ class Evaluator:
         """A group's chunk through any stack (residual blocks): x (inputs, rows)."""
         stack = self.stack
         h = x.expand(len(stack.weights[0][part]), *x.shape)  # a stride-0 view, no copy
-        for i, ((residual, scale, _), norm) in enumerate(zip(stack.blocks, norms)):
+        for i, ((residual, scale, _), nm) in enumerate(zip(stack.blocks, norms)):  # norms: this group's
             w, b = stack.weights[i][part].detach().transpose(1, 2), stack.biases[i][part].detach().transpose(1, 2)
-            nm = None if norm is None else [t[part] for t in norm]
             if residual:
                 inner = h if nm is None else (h - nm[0]) / nm[1] * nm[2] + nm[3]
                 h = h + scale * torch.baddbmm(b, w, torch.relu(inner))
