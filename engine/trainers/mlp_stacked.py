@@ -21,9 +21,9 @@ and with BatchNorm computed per member and feature (channels of torch's own
 batch_norm kernels), so a member's bits are the same alone and stacked,
 BatchNorm included. Residual
 shapes train by autograd through ``Stack.__call__``. The cross-entropy is
-computed in base 2 (``exp2`` is three times faster than ``exp`` here), and
-``exp2``/``log2`` never see a member's elements in a vector loop's scalar
-tail (``_per_member``).
+torch's fused log-softmax along the classes (vectorised along the rows, so
+a member's numbers do not depend on its stack), and ``exp2`` never sees a
+member's elements in a vector loop's scalar tail (``_per_member``).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from engine.trainers.mlp import SPLIT_KEYS, MLPTrainConfig, build_model, make_ba
 from engine.models.mlp import Standardize
 
 BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, as the runs trained alone use
+LOG2E = 1 / math.log(2)
 ALIGN = 64  # floats: a multiple of every x86 vector loop's step (2 x 16 with AVX-512)
-LOG2E, LN2 = 1 / math.log(2), math.log(2)
 
 
 def fit(cfg: MLPTrainConfig, data: CitySplits, session: kit.RunSession) -> kit.Fitted:
@@ -176,11 +176,12 @@ class Stack:
                 h = out.view(members, features, rows)
             h.clamp_min_(0)
         rows = h.shape[2]
-        _, picked, e = _softmax_terms(h, target)
-        total = e.sum(1, keepdim=True)  # (members, 1, rows)
-        loss = (_per_member(torch.log2, total) - picked).mul_(LN2).mean(2)[:, 0]
-        g = e.div_(total.mul_(rows))  # d mean loss / d logits = (softmax - one-hot) / rows
-        g.scatter_add_(1, target, torch.full(target.shape, -1.0 / rows, device=g.device))
+        log_p = torch._log_softmax(h, 1, False)  # (members, classes, rows): one fused kernel, vectorised along the rows
+        loss = log_p.gather(1, target).mean(2)[:, 0].neg_()
+        # d mean loss / d logits = (softmax - one-hot) / rows; the softmax as 2^(log_p log2 e): torch's exp takes a
+        # slow path below -87 (a confident member's unlikely classes: 60x slower than exp2 there)
+        g = _per_member(torch.exp2, log_p.mul_(LOG2E)).div_(rows)
+        g.scatter_add_(1, target, _constant(target.shape, -1.0 / rows, g.device))
         computed = [None] * len(grads)
         n = len(normed)
         for i in range(layers - 1, -1, -1):
@@ -220,9 +221,10 @@ class StackedAdam:
     with a learning rate and a weight decay per member.
 
     Its state is flat: every member's gradients, moments and update are one
-    row of a (members, columns) tensor, so a step is a dozen elementwise ops
-    on three tensors instead of a dozen per parameter (8x faster at depth
-    100, a third of a default-sized step). The row is padded to a multiple
+    row of a (members, columns) tensor, so a step is torch's fused Adam
+    kernel on those rows (with a learning rate of 1), the members' learning
+    rates and one add per parameter, instead of a dozen ops per parameter
+    (8x faster at depth 100). The row is padded to a multiple
     of ``ALIGN`` columns: each op's vectorised loop then covers every
     element (no scalar tail, whose rounding can differ from the vector
     body's fused multiply-add), whatever the number of members, so a member
@@ -246,7 +248,8 @@ class StackedAdam:
             ends = torch.tensor(sizes).cumsum(0).tolist()
             return [buffer[:, end - size:end].view(p.shape) for p, size, end in zip(params, sizes, ends)]
 
-        self.grad, self.moment1, self.moment2, self.denom, self.update = (flat() for _ in range(5))
+        self.grad, self.moment1, self.moment2, self.update = (flat() for _ in range(4))
+        self.steps = torch.zeros((), device=lr.device)  # the fused kernel reads the step count from a tensor
         self.lengths = torch.tensor(sizes + [columns - sum(sizes)], device=lr.device).expand(members, -1).contiguous()
         self.grads, self.updates = views(self.grad), views(self.update)
         self.m, self.v = views(self.moment1), views(self.moment2)
@@ -259,23 +262,20 @@ class StackedAdam:
         (members, parameters), weight decay not included: one segmented sum
         over the flat gradients."""
         self.step_count += 1
-        b1, b2 = BETAS
-        correction1 = 1 - b1 ** self.step_count
-        correction2_sqrt = math.sqrt(1 - b2 ** self.step_count)
         if not written:
             torch._foreach_copy_(self.grads, [p.grad for p in self.params])
         norms = (torch.segment_reduce(self.grad * self.grad, "sum", lengths=self.lengths, axis=1)[:, :-1]
                  if sq_norms else None)
         if self.decays:
             torch._foreach_add_(self.grads, torch._foreach_mul(self.params, self.wd))
-        g = self.grad
-        self.moment1.mul_(b1).add_(g, alpha=1 - b1)
-        self.moment2.mul_(b2).addcmul_(g, g, value=1 - b2)
-        torch.sqrt(self.moment2, out=self.denom)
-        self.denom.div_(correction2_sqrt).add_(EPS)
-        torch.div(self.moment1, self.denom, out=self.update)
-        self.update.mul_(self.lr / correction1)
-        torch._foreach_sub_(self.params, self.updates)
+        # torch's fused Adam kernel on the flat rows, with a learning rate of 1 and the update buffer as its
+        # "parameter" (zeroed first): update = -m_hat / (sqrt(v_hat) + eps); then each member's learning rate
+        self.update.zero_()
+        self.steps.fill_(self.step_count)
+        torch._fused_adam_([self.update], [self.grad], [self.moment1], [self.moment2], [], [self.steps], lr=1.0,
+                           beta1=BETAS[0], beta2=BETAS[1], weight_decay=0.0, eps=EPS, amsgrad=False, maximize=False)
+        self.update.mul_(self.lr)
+        torch._foreach_add_(self.params, self.updates)
         if not written:
             for p in self.params:
                 p.grad = None
@@ -431,7 +431,7 @@ class Evaluator:
 
 def _per_member(fn, t: torch.Tensor) -> torch.Tensor:
     """An elementwise function whose vector loop and scalar tail may round
-    differently (``exp2``, ``log2``) applied to (members, ..., rows) so that
+    differently (``exp2``) applied to (members, ..., rows) so that
     no member's elements fall in the scalar tail, whatever the number of
     members: rows padded to a multiple of ``ALIGN`` where they are not one.
     Holds for one or two threads (what the tests check); with more, torch
@@ -442,32 +442,37 @@ def _per_member(fn, t: torch.Tensor) -> torch.Tensor:
     return fn(nn.functional.pad(t, (0, -rows % ALIGN)))[..., :rows]
 
 
-def _softmax_terms(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(members, classes, rows) logits and (members, 1, rows) class indices
-    -> z = (logits - their largest) * log2(e), z at the target, and
-    e = 2^z (the softmax's numerators, the largest exactly 1). Base 2
-    because ``exp2`` is three times faster than ``exp`` on the CPU; a row's
-    cross-entropy is ln 2 * (log2(sum e) - z[target])."""
-    z = (logits - logits.amax(1, keepdim=True)).mul_(LOG2E)
-    return z, z.gather(1, target), _per_member(torch.exp2, z)
+_CONSTANTS: dict[tuple, torch.Tensor] = {}
+
+
+def _constant(shape: tuple, value: float, device: torch.device) -> torch.Tensor:
+    """A tensor filled with ``value``, made once per shape (every step of an epoch scatters the same one-hot)."""
+    key = (tuple(shape), value, str(device))
+    if key not in _CONSTANTS:
+        if len(_CONSTANTS) > 64:
+            _CONSTANTS.clear()
+        _CONSTANTS[key] = torch.full(shape, value, device=device)
+    return _CONSTANTS[key]
 
 
 def _loss_and_hits(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(members, classes, rows) logits -> per row cross-entropy and whether
-    argmax (the first largest logit) is the target. argmax along a dimension
-    that is not the last one is slow on the CPU; the largest other scaled
-    logit (amax of z) is fast, and a strict win on z is a strict win on the
-    logits, so argmax is only needed where the target's z ties with the
-    largest other one (a true tie, or two logits that rounding made equal)."""
+    argmax (the first largest logit) is the target. The log-softmax is one
+    fused kernel along the rows; argmax along a dimension that is not the
+    last one is slow on the CPU, so a hit is a strict win of the target's
+    log-probability over the largest other one (rounding is monotonic: a
+    strict win there is a strict win on the logits), and argmax is only
+    needed where the two are equal (a true tie, or two logits that rounding
+    made equal)."""
     index = target.expand(len(logits), 1, -1)
-    z, picked, e = _softmax_terms(logits, index)
-    loss = (_per_member(torch.log2, e.sum(1)) - picked[:, 0]).mul_(LN2)
-    best_other = z.scatter_(1, index, -math.inf).amax(1, keepdim=True)  # z is not needed any more
+    log_p = torch._log_softmax(logits, 1, False)
+    picked = log_p.gather(1, index)
+    best_other = log_p.scatter_(1, index, -math.inf).amax(1, keepdim=True)  # log_p is not needed any more
     hits = picked > best_other
     tied = picked == best_other  # argmax picks the first of tied logits: the target if it comes first
     if tied.any():
         hits |= tied & (target == logits.argmax(1, keepdim=True))
-    return loss, hits[:, 0]
+    return picked[:, 0].neg(), hits[:, 0]
 
 
 def fit_stack(cfgs: list[MLPTrainConfig], data: CitySplits, sessions: list[kit.RunSession]) -> list[kit.Fitted]:
