@@ -12,6 +12,7 @@ accuracy between a run alone and the same run stacked, and a last line
     python benchmarks/stacked.py            # 20 runs x 50 epochs
     python benchmarks/stacked.py --quick    # 5 epochs: a smoke run
     python benchmarks/stacked.py --members 1,5,20,50,100   # scale curve (3 epochs unless --epochs)
+    python benchmarks/stacked.py --threads 2  # both sides with two torch threads (default: the kind's, 1)
 
 With ``--members`` it prints a scale curve instead: for each stack size
 (the first N of learning rates x seeds 1, 2, 3, ... of the default shape)
@@ -37,12 +38,16 @@ LRS = (0.1, 0.01, 0.001, 0.0001)
 SEEDS = (1, 2, 3, 4, 5)
 
 
-def configs(kind, count: int, epochs: int) -> list:
+def configs(kind, count: int, epochs: int, threads: int | None = None) -> list:
     """The first ``count`` of learning rates x seeds 1, 2, 3, ... (every rate for a seed, then the next seed)."""
     grid = [(lr, seed) for seed in range(1, count // len(LRS) + 2) for lr in LRS][:count]
     return [apply_overrides(kind.config_type(), {"optim.lr": lr, "system.seed": seed, "optim.epochs": epochs,
-                                                 "optim.batch_size": 256, "system.device": "cpu"})
+                                                 "optim.batch_size": 256, "system.device": "cpu", **threaded(threads)})
             for lr, seed in grid]
+
+
+def threaded(threads: int | None) -> dict:
+    return {} if threads is None else {"system.threads": threads}
 
 
 def compare(kind, cfgs: list, data) -> tuple[float, float, list, list]:
@@ -55,17 +60,23 @@ def compare(kind, cfgs: list, data) -> tuple[float, float, list, list]:
     return t_alone, time.perf_counter() - started, alone, stacked
 
 
+def describe(kind, threads: int | None) -> str:
+    """How many torch threads the runs use, as the config resolves it."""
+    n = kind.config_type().system.threads if threads is None else threads
+    return f"system.threads = {n}" + (" (every core)" if n == 0 else "")
+
+
 def largest_difference(alone: list, stacked: list) -> float:
     return max(abs(a.history["val_accuracy"][-1] - s.history["val_accuracy"][-1]) for a, s in zip(alone, stacked))
 
 
-def curve(kind, sizes: list[int], epochs: int, data_root: Path) -> None:
+def curve(kind, sizes: list[int], epochs: int, data_root: Path, threads: int | None) -> None:
     data = kind.load_data(configs(kind, 1, epochs)[0], data_root)
     print(f"scale curve: MLPs of depth 6, width 16, {epochs} epochs, batch size 256, "
-          f"{data.sizes()['train']} training rows, CPU; ms per member-epoch")
+          f"{data.sizes()['train']} training rows, CPU, {describe(kind, threads)}; ms per member-epoch")
     print(f"{'members':>7} {'stacked':>9} {'alone':>9} {'ratio':>7} {'max |dacc|':>11}")
     for size in sizes:
-        cfgs = configs(kind, size, epochs)
+        cfgs = configs(kind, size, epochs, threads)
         t_alone, t_stacked, alone, stacked = compare(kind, cfgs, data)
         per = 1000 / (size * epochs)
         print(f"{size:>7} {t_stacked * per:>9.1f} {t_alone * per:>9.1f} {t_alone / t_stacked:>6.1f}x "
@@ -78,10 +89,14 @@ def main() -> None:
     parser.add_argument("--data-root", default="data", help="where the embedded default is cached")
     parser.add_argument("--members", help="comma-separated stack sizes, e.g. 1,5,20,50,100: print a scale curve")
     parser.add_argument("--epochs", type=int, help="epochs per run (default 50, 5 with --quick, 3 with --members)")
+    parser.add_argument("--threads", type=int, help="system.threads of every run, alone and stacked "
+                                                    "(default: the kind's default; 0 = every core)")
     args = parser.parse_args()
     kind = get_kind("mlp")
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be at least 1 (got {args.epochs})")
+    if args.threads is not None and args.threads < 0:
+        parser.error(f"--threads must be 0 (every core) or more (got {args.threads})")
     if args.members is not None:
         try:
             sizes = [int(part) for part in args.members.split(",")]
@@ -89,15 +104,16 @@ def main() -> None:
             parser.error(f"--members takes whole numbers separated by commas (got {args.members!r})")
         if not sizes or min(sizes) < 1:
             parser.error(f"--members: every stack size must be at least 1 (got {args.members!r})")
-        curve(kind, sizes, args.epochs or 3, Path(args.data_root))
+        curve(kind, sizes, args.epochs or 3, Path(args.data_root), args.threads)
         return
     epochs = args.epochs or (5 if args.quick else 50)
     cfgs = [apply_overrides(kind.config_type(), {"optim.lr": lr, "system.seed": seed, "optim.epochs": epochs,
-                                                 "optim.batch_size": 256, "system.device": "cpu"})
+                                                 "optim.batch_size": 256, "system.device": "cpu",
+                                                 **threaded(args.threads)})
             for lr in LRS for seed in SEEDS]
     data = kind.load_data(cfgs[0], Path(args.data_root))
     print(f"{len(cfgs)} MLPs (depth 6, width 16), {epochs} epochs, batch size 256, "
-          f"{data.sizes()['train']} training rows, CPU")
+          f"{data.sizes()['train']} training rows, CPU, {describe(kind, args.threads)}")
 
     t_alone, t_stacked, alone, stacked = compare(kind, cfgs, data)
     diffs = [abs(a.history["val_accuracy"][-1] - s.history["val_accuracy"][-1]) for a, s in zip(alone, stacked)]

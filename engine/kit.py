@@ -12,6 +12,7 @@
   torch kind names its state once (``resume_from``): the session then packs
   a checkpoint into each whole epoch's ``EpochEnd`` (where a listener has
   ``wants_checkpoints``) and restores a run that resumes (``engine.checkpoint``).
+- ``adam``: the Adam every torch kind trains with (torch's fused kernel).
 - ``run_fit``: wraps a kind's ``fit`` so that ``RunEnd`` always fires with the
   right status (a ``BenchError`` or any exception inside ``fit`` ends the run
   as ``failed``; it never escapes past ``on_run_end``).
@@ -103,6 +104,17 @@ class History(Callback):
 
     def on_run_end(self, event: RunEnd) -> None:
         self.data["wall_time"] = event.wall_time
+
+
+def adam(params: Iterable[Any], **options: Any) -> Any:
+    """``torch.optim.Adam`` as every torch kind makes it: torch's fused
+    kernel (one pass over the parameters instead of about eight; a ResNet18
+    step at 48 px on one CPU thread 250 -> 228 ms). Same defaults and
+    state_dict as the unfused Adam; the bits of an update differ from it in
+    the last place."""
+    import torch
+
+    return torch.optim.Adam(params, fused=True, **options)
 
 
 def save_weights(state: Any, run_dir: Any) -> list[str]:

@@ -116,7 +116,7 @@ def fit(cfg: ClockConfig, data: ClockSplits, session: kit.RunSession) -> kit.Fit
     x = {s: torch.from_numpy(data.x[s]).to(device) for s in SPLITS}
     labels = {s: torch.from_numpy(data.y[s]).to(device) for s in SPLITS}
     model = ClockNet(cfg.model).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
+    optimizer = kit.adam(model.parameters(), lr=cfg.optim.lr)
     n_train = len(labels["train"])
     steps = math.ceil(n_train / cfg.optim.batch_size)
     steps -= 1 if steps > 1 and n_train % cfg.optim.batch_size == 1 else 0  # see batch_order

@@ -238,7 +238,7 @@ class VAEModel:
     def __init__(self, cfg: GenConfig, size: int, device: torch.device):
         self.vae = ConvVAE(size, cfg.model.latent, cfg.model.width).to(device)
         self.nets = {"vae": self.vae}
-        self.opt = torch.optim.Adam(self.vae.parameters(), lr=cfg.optim.lr, betas=(cfg.optim.beta1, 0.999))
+        self.opt = kit.adam(self.vae.parameters(), lr=cfg.optim.lr, betas=(cfg.optim.beta1, 0.999))
         self.optimizers = {"vae_adam": self.opt}
         self.beta, self.pixels = cfg.model.beta, 3 * size**2
 
@@ -306,8 +306,8 @@ class GANModel:
         self.gen, self.disc = Generator(size, m.latent, m.width).to(device), Discriminator(size, m.width).to(device)
         self.nets = {"generator": self.gen, "discriminator": self.disc}
         adam = dict(lr=o.gan_lr, betas=(o.beta1, 0.999))
-        self.opt_g, self.opt_d = torch.optim.Adam(self.gen.parameters(), **adam), \
-            torch.optim.Adam(self.disc.parameters(), **adam)
+        self.opt_g, self.opt_d = kit.adam(self.gen.parameters(), **adam), \
+            kit.adam(self.disc.parameters(), **adam)
         self.optimizers = {"generator_adam": self.opt_g, "discriminator_adam": self.opt_d}
         self.latent = m.latent
 

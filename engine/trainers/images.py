@@ -259,7 +259,7 @@ def _fit_torch(cfg, data, weights, device, prep, generator, extra, session: kit.
         forward = lambda batch: model(batch).flatten()  # noqa: E731
         to_input = prep
         use_autocast = True
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
+    optimizer = kit.adam(model.parameters(), lr=cfg.optim.lr)
     y_train = data.y["train"].to(device).float()
     n_train = len(y_train)
 

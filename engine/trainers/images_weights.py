@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
+from engine import kit
 from engine.errors import BenchError
 from engine.io import atomic_path, locked
 from engine.models.images import ResNetConfig, ResolvedWeights, backbone_state, normaliser
@@ -73,7 +74,7 @@ def imagenet_cache_file() -> Path:
 
 def self_pretrained(cfg: ResNetConfig, image_size: int, cache_dir: Path, device: torch.device,
                     log=lambda line: None, stopped=lambda: False) -> ResolvedWeights:
-    key = f"self-rot-v1-{image_size}-{cfg.pretext_images}-{cfg.pretext_epochs}"
+    key = f"self-rot-v2-{image_size}-{cfg.pretext_images}-{cfg.pretext_epochs}"
     path = Path(cache_dir) / f"resnet18-{key}.pt"
     # one process pretrains; the others (workers of one replay, a second replay) wait and load its file
     with locked(path.with_name(path.name + ".lock")):
@@ -103,7 +104,7 @@ def _pretrain_rotation(cfg: ResNetConfig, image_size: int, device: torch.device,
     x = torch.from_numpy(crops)
     torch.manual_seed(1234)
     model = resnet18(weights=None, num_classes=4).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = kit.adam(model.parameters(), lr=1e-3)
     mean, std = normaliser(device)
     generator = torch.Generator().manual_seed(1234)
     model.train()

@@ -133,7 +133,7 @@ def fit(cfg: MLPvsCNNConfig, data: ImageSet, session: kit.RunSession) -> kit.Fit
     model = build(cfg.model, data.shape, data.num_classes).to(device)
     if prep.cuda_amp:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
+    optimizer = kit.adam(model.parameters(), lr=cfg.optim.lr)
     generator = torch.Generator().manual_seed(cfg.system.seed)
     n = len(x["train"])
     steps = -(-n // cfg.optim.batch_size)
