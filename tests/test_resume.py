@@ -199,16 +199,16 @@ def lab4(tmp_path: Path, runs: str) -> Path:
 
 
 def test_the_processes_executor_sends_checkpoints_back_and_resumes_from_them(tmp_path: Path):
-    text = CNN.replace('"optim.epochs" = 3', '"optim.epochs" = 12')
+    text = CNN.replace('"optim.epochs" = 3', '"optim.epochs" = 40')  # the worker sees the stop long before the end
     run_preset(tmp_path, text, "whole")
     cut, _ = run_preset(tmp_path, text, "cut", stop_after=1, executor="processes", workers=1)
     assert cut.counts == {"stopped": 1}
     record = records(tmp_path, "cut")["run"]
     saved, _ = checkpoint.find(lab4(tmp_path, "cut"), record["config_hash"])
-    assert saved is not None and 1 <= saved.epoch < 12  # the worker may see the driver's stop an epoch late
+    assert saved is not None and 1 <= saved.epoch < 40  # the worker may see the driver's stop an epoch late
     resumed, lines = run_preset(tmp_path, text, "cut", executor="processes", workers=1)
     assert resumed.ok, resumed.problems
-    assert f"lab4/run: resumes from its checkpoint after epoch {saved.epoch} of 12" in lines
+    assert f"lab4/run: resumes from its checkpoint after epoch {saved.epoch} of 40" in lines
     whole, again = records(tmp_path, "whole")["run"], records(tmp_path, "cut")["run"]
     same_numbers(whole, again)
     assert again["resumed"]["from_epoch"] == saved.epoch and again["executor"].startswith("processes")
@@ -225,13 +225,14 @@ def test_a_ray_trial_sends_checkpoints_back_and_resumes_from_them(tmp_path: Path
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False,
              runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}})
     try:
-        text = CNN.replace('"optim.epochs" = 3', '"optim.epochs" = 12')
+        # 40 epochs (a few ms each): the trial sees the driver's stop long before the last one
+        text = CNN.replace('"optim.epochs" = 3', '"optim.epochs" = 40')
         run_preset(tmp_path, text, "whole")
         cut, _ = run_preset(tmp_path, text, "cut", stop_after=1, executor="ray")
         assert cut.counts == {"stopped": 1}, cut.problems
         record = records(tmp_path, "cut")["run"]
         saved, _ = checkpoint.find(lab4(tmp_path, "cut"), record["config_hash"])
-        assert saved is not None and 1 <= saved.epoch < 12  # the trial sees the driver's stop within ~0.3 s
+        assert saved is not None and 1 <= saved.epoch < 40  # the trial sees the driver's stop within ~0.3 s
         resumed, _ = run_preset(tmp_path, text, "cut", executor="ray")
         assert resumed.ok, resumed.problems
         again = records(tmp_path, "cut")["run"]

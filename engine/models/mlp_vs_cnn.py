@@ -37,7 +37,7 @@ def build(cfg: NetConfig, shape: tuple[int, int, int], classes: int) -> nn.Modul
         return nn.Sequential(*layers, nn.Linear(width, classes))
     layers = []
     for out in cfg.channels:
-        layers += [nn.Conv2d(c, out, 3, padding=1), nn.ReLU()]
+        layers += [nn.Conv2d(c, out, 3, padding=1), nn.ReLU(inplace=True)]  # in place: no new feature map
         if min(h, w) >= 2:
             layers.append(nn.MaxPool2d(2))
             h, w = h // 2, w // 2

@@ -79,23 +79,27 @@ def check_config(cfg: MLPvsCNNConfig) -> None:
 class Batches:
     """uint8 images on the device -> standardised float batches."""
 
-    def __init__(self, train: torch.Tensor, device: torch.device, amp: bool):
+    def __init__(self, train: torch.Tensor, device: torch.device, amp: bool, channels_last: bool = False):
         pixels = train.float().div_(255).transpose(0, 1).reshape(train.shape[1], -1)
         self.mean = pixels.mean(1).view(1, -1, 1, 1)
         self.std = pixels.std(1).clamp_min(1e-3).view(1, -1, 1, 1)
         self.cuda_amp = amp and device.type == "cuda"
+        self.channels_last = channels_last or self.cuda_amp
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = (x.float() / 255 - self.mean) / self.std
-        return x.contiguous(memory_format=torch.channels_last) if self.cuda_amp else x
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda_amp)
 
 
+EVAL_CHUNK = 256  # images a forward pass in evaluation: feature maps that stay in cache (1,000: 1.8x slower)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prep: Batches,
-             chunk: int = 1000) -> tuple[float, float]:
+             chunk: int = EVAL_CHUNK) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) over a split, in eval mode."""
     model.eval()
     loss = torch.zeros((), device=x.device)
@@ -111,7 +115,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, prep: Batches,
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, prep: Batches, chunk: int = 1000) -> list[int]:
+def predict(model: nn.Module, x: torch.Tensor, prep: Batches, chunk: int = EVAL_CHUNK) -> list[int]:
     """The predicted class of every image of a split, in eval mode (what a paired test over examples needs)."""
     model.eval()
     out = []
@@ -129,9 +133,11 @@ def fit(cfg: MLPvsCNNConfig, data: ImageSet, session: kit.RunSession) -> kit.Fit
     seed_everything(cfg.system.seed)
     x = {s: torch.from_numpy(data.x[s]).to(device) for s in SPLITS}
     y = {s: torch.from_numpy(data.y[s]).to(device) for s in SPLITS}
-    prep = Batches(x["train"], device, cfg.system.amp)
+    # the CNN channels-last everywhere: its 2x2 max-pooling is vectorised along the channels there (8x faster
+    # on the CPU than channels-first, where it was 40 % of a run); a step of the default-sized CNN 18.0 -> 10.8 ms
+    prep = Batches(x["train"], device, cfg.system.amp, channels_last=cfg.model.arch == "cnn")
     model = build(cfg.model, data.shape, data.num_classes).to(device)
-    if prep.cuda_amp:
+    if prep.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = kit.adam(model.parameters(), lr=cfg.optim.lr)
     generator = torch.Generator().manual_seed(cfg.system.seed)
