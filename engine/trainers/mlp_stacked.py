@@ -364,7 +364,7 @@ class Evaluator:
         parts = [slice(g, g + group) for g in range(0, members, group)]
         group_norms = [[None if nm is None else [t[part] for t in nm] for nm in norms] for part in parts]
         if stack.written_out:
-            layers = self._augmented()
+            layers = self._augmented(norms)
             group_layers = [[w[part] for w in layers] for part in parts]  # sliced once, not every chunk
             xt = torch.cat([features.T, features.new_ones(1, n)])  # (inputs + 1, rows): a row of ones for the bias
             wide = layers[0].reshape(members * (width + 1), -1)
@@ -377,38 +377,45 @@ class Evaluator:
                 first = torch.mm(wide, x).view(members, width + 1, -1)
             for k, part in enumerate(parts):
                 if stack.written_out:
-                    logits = self._plain(first[part], group_layers[k], group_norms[k])
+                    logits = self._plain(first[part], group_layers[k])
                 else:
                     logits = self._general(x, part, group_norms[k])
                 losses, hits = _loss_and_hits(logits, target)
                 loss_sums[part, c], hit_counts[part, c] = losses.sum(1), hits.sum(1)
         return loss_sums.sum(1).div_(n), hit_counts.sum(1).div_(n)
 
-    def _augmented(self) -> list[torch.Tensor]:
-        """Each layer's [[W, b], [0 .. 0, 1]] (members, out + 1, in + 1); the last layer's without the row of ones."""
+    def _augmented(self, norms: list) -> list[torch.Tensor]:
+        """Each layer's [[W, b], [0 .. 0, 1]] (members, out + 1, in + 1); the last layer's without the row of ones.
+        A BatchNorm after a layer (running statistics: per feature z -> z s + t, s = weight / sqrt(var + eps),
+        t = bias - mean s) is folded into it: [[s W, s b + t], [0 .. 0, 1]], so evaluation costs the same with
+        BatchNorm as without."""
         layers = []
-        for i, (w, b) in enumerate(zip(self.stack.weights, self.stack.biases)):
+        for i, (w, b, norm) in enumerate(zip(self.stack.weights, self.stack.biases, norms + [None])):
             members, inputs, out = w.shape
             last = i == len(self.stack.weights) - 1
             a = w.new_zeros(members, out + (0 if last else 1), inputs + 1)
             a[:, :out, :inputs] = w.detach().transpose(1, 2)
             a[:, :out, inputs] = b.detach()[:, 0]
+            if norm is not None:  # (members, out, 1) each: running mean, sqrt(running var + eps), weight, bias
+                mean, sd, weight, bias = norm
+                scale = weight / sd
+                a[:, :out].mul_(scale)
+                a[:, :out, inputs:].add_(bias - mean * scale)
             if not last:
                 a[:, out, inputs] = 1
             layers.append(a)
         return layers
 
     @staticmethod
-    def _plain(h: torch.Tensor, layers: list[torch.Tensor], norms: list) -> torch.Tensor:
+    def _plain(h: torch.Tensor, layers: list[torch.Tensor]) -> torch.Tensor:
         """A group's chunk through a stack without residual blocks: h is the
-        first layer's output (members, width + 1, rows), its last row ones."""
-        for i, (w, norm) in enumerate(zip(layers, norms + [None])):  # the output layer has no block
+        first layer's output (members, width + 1, rows), its last row ones;
+        BatchNorm is folded into the layers (``_augmented``)."""
+        for i, w in enumerate(layers):
             if i:
                 h = torch.bmm(w, h)
             if i == len(layers) - 1:
                 return h  # (members, classes, rows)
-            if norm is not None:  # BatchNorm with running statistics, in place, the row of ones left alone
-                h[:, :-1].sub_(norm[0]).div_(norm[1]).mul_(norm[2]).add_(norm[3])
             h.clamp_min_(0)  # in place: this chunk's own (or its slice of the first layer)
 
     def _general(self, x: torch.Tensor, part: slice, norms: list) -> torch.Tensor:
