@@ -43,7 +43,7 @@ from engine.events import Callback, EpochEnd
 from engine.io import atomic_path
 
 FILE = "checkpoint.pt"
-FORMAT = 1
+FORMAT = 2  # 2: fused Adam and channels-last conv nets; a checkpoint of an earlier format is not resumed
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,9 @@ def find(run_dir: Path, config_hash: str) -> tuple[Saved | None, str]:
         return None, f"{path} is unreadable ({type(exc).__name__}: {exc}); the run starts from epoch 0"
     if found_hash != config_hash:
         return None, f"{path} was written for another config; the run starts from epoch 0"
+    if checkpoint.get("format") != FORMAT:  # its optimiser and tensor layouts are not this code's
+        return None, (f"{path} was written by an earlier version of the bench (checkpoint format "
+                      f"{checkpoint.get('format')}, this one writes {FORMAT}); the run starts from epoch 0")
     return Saved(epoch, epochs, history, elapsed, payload, diverged), ""
 
 

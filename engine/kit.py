@@ -109,9 +109,10 @@ class History(Callback):
 def adam(params: Iterable[Any], **options: Any) -> Any:
     """``torch.optim.Adam`` as every torch kind makes it: torch's fused
     kernel (one pass over the parameters instead of about eight; a ResNet18
-    step at 48 px on one CPU thread 250 -> 228 ms). Same defaults and
-    state_dict as the unfused Adam; the bits of an update differ from it in
-    the last place."""
+    step at 48 px on one CPU thread 250 -> 228 ms). Same defaults as the
+    unfused Adam; its state_dict's param groups say ``fused`` (a checkpoint
+    of the unfused one is an earlier checkpoint format, not resumed), and
+    the bits of an update differ from the unfused one's in the last place."""
     import torch
 
     return torch.optim.Adam(params, fused=True, **options)

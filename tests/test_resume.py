@@ -349,3 +349,22 @@ def test_a_run_packs_its_state_each_epoch_only_for_a_listener_that_wants_it(smal
     get_kind("mlp").train(cfg, blobs, [recorder, grab])
     assert sorted(grab.saved) == [1, 2]  # every whole epoch but the last
     assert [e.checkpoint is not None for e in recorder.of(EpochEnd)] == [False, True, True, False]
+
+
+def test_a_checkpoint_of_an_earlier_format_is_not_resumed(tmp_path: Path):
+    """A checkpoint written by an earlier version (another optimiser, other
+    tensor layouts) starts the run afresh and says why; this version's own
+    checkpoint of the same run is found."""
+    import io
+
+    mine = checkpoint.pack(config_hash="abc", epoch=1, epochs=3, elapsed=0.5, history={}, objects={})
+    assert checkpoint.find(tmp_path, "abc") == (None, "")
+    checkpoint.path_of(tmp_path).write_bytes(mine)
+    saved, why = checkpoint.find(tmp_path, "abc")
+    assert saved is not None and saved.epoch == 1 and why == ""
+    older = checkpoint.unpack(mine) | {"format": checkpoint.FORMAT - 1}
+    buffer = io.BytesIO()
+    torch.save(older, buffer)
+    checkpoint.path_of(tmp_path).write_bytes(buffer.getvalue())
+    saved, why = checkpoint.find(tmp_path, "abc")
+    assert saved is None and "earlier version of the bench" in why and "starts from epoch 0" in why

@@ -51,7 +51,7 @@ def test_a_member_gets_exactly_the_numbers_it_gets_alone(small_cfg, blobs):
 def test_every_shape_gets_the_same_bits_alone_and_stacked(small_cfg, blob_factory, shape, threads):
     """A member's numbers do not depend on its stack, bit for bit, with one
     thread or two: the flat Adam's rows are padded so that no element takes
-    a vector loop's scalar tail, and so are exp2/log2's; each member's
+    a vector loop's scalar tail, and so is exp2's input; each member's
     BatchNorm feature is a channel of torch's batch_norm kernels. (Residual stacks
     with BatchNorm train by autograd through one fused batch_norm, not
     exact: see the README.)"""
@@ -322,3 +322,37 @@ def test_evaluation_of_a_split_torch_splits_between_threads_is_the_same_alone_an
             assert alone[1].item() == (logits.argmax(1) == y).float().mean().item()
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_stacked_adam_is_torchs_adam_for_every_member():
+    """Each member's rows follow torch.optim.Adam with its own learning rate
+    and weight decay (L2 added to the gradient), step after step, up to
+    rounding; and it can fail: another learning rate is not this one."""
+    from engine.trainers.mlp_stacked import StackedAdam
+
+    torch.manual_seed(0)
+    lrs, wds = torch.tensor([0.01, 0.1]), torch.tensor([0.0, 0.05])
+    params = [torch.randn(2, 3, 4), torch.randn(2, 1, 4)]
+    grads = [[torch.randn_like(p) for p in params] for _ in range(3)]
+    optimizer = StackedAdam(params, lrs, wds)
+    for step in grads:
+        torch._foreach_copy_(optimizer.grads, step)
+        optimizer.step(written=True)
+    for k in range(2):
+        torch.manual_seed(0)
+        start = [torch.randn(2, 3, 4)[k], torch.randn(2, 1, 4)[k]]
+        theirs = [torch.nn.Parameter(t.clone()) for t in start]
+        reference = torch.optim.Adam(theirs, lr=float(lrs[k]), weight_decay=float(wds[k]))
+        for step in grads:
+            for p, g in zip(theirs, step):
+                p.grad = g[k].clone()
+            reference.step()
+        for mine, ref in zip(params, theirs):
+            assert torch.allclose(mine[k], ref.detach(), rtol=1e-5, atol=1e-6)
+        moved = [torch.nn.Parameter(t.clone()) for t in start]
+        other = torch.optim.Adam(moved, lr=float(lrs[k]) * 2, weight_decay=float(wds[k]))
+        for step in grads:
+            for p, g in zip(moved, step):
+                p.grad = g[k].clone()
+            other.step()
+        assert not torch.allclose(params[0][k], moved[0].detach(), rtol=1e-5, atol=1e-6)

@@ -7,8 +7,9 @@ and a step is a handful of batched matmuls (``torch.baddbmm``) instead of
 one small model per run. Each member keeps everything it would have had
 alone: its initial weights (built from its own seed exactly as ``fit``
 builds them), its own batch order (its own seeded permutation each epoch),
-its own learning rate and weight decay (Adam, written out below with
-per-member step sizes), its own events and run record. A member whose loss
+its own learning rate and weight decay (``StackedAdam``: torch's fused
+Adam kernel on flat rows, then each member's learning rate), its own events
+and run record. A member whose loss
 becomes NaN is recorded as diverged at that epoch and the others go on.
 
 Every kind of MLP stacks: BatchNorm (statistics per member), residual

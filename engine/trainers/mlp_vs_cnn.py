@@ -4,8 +4,9 @@ Adam on the cross-entropy, mini-batches from a seeded permutation per
 epoch. Images stay on the device as uint8 and are scaled per batch to
 [0, 1], then standardised per channel with the training split's mean and
 standard deviation. After each epoch the loss and accuracy of every split
-(train, validation, test) are measured in eval mode on the whole split. On
-CUDA, bf16 autocast and channels-last when ``system.amp``. Nothing is
+(train, validation, test) are measured in eval mode on the whole split. The
+CNN is channels-last on every device (max-pooling is vectorised along the
+channels there); on CUDA, bf16 autocast when ``system.amp``. Nothing is
 written here: the model comes back as a CPU ``state_dict`` and the kind
 saves it.
 """
@@ -48,7 +49,8 @@ class OptimConfig(kit.OptimConfig):
 
 @dataclass(frozen=True)
 class SystemConfig(kit.SystemConfig):
-    amp: bool = field(default=True, metadata={"help": "bf16 autocast + channels-last on CUDA (CPU: fp32)"})
+    amp: bool = field(default=True, metadata={"help": "bf16 autocast on CUDA (CPU: fp32); the CNN is channels-last "
+                                                      "everywhere"})
 
 
 @dataclass(frozen=True)
