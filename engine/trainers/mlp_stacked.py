@@ -182,7 +182,7 @@ class Stack:
         # d mean loss / d logits = (softmax - one-hot) / rows; the softmax as 2^(log_p log2 e): torch's exp takes a
         # slow path below -87 (a confident member's unlikely classes: 60x slower than exp2 there)
         g = _per_member(torch.exp2, log_p.mul_(LOG2E)).div_(rows)
-        g.scatter_add_(1, target, _constant(target.shape, -1.0 / rows, g.device))
+        g.scatter_add_(1, target, g.new_tensor(-1.0 / rows).expand(target.shape))  # a stride-0 one-hot value
         computed = [None] * len(grads)
         n = len(normed)
         for i in range(layers - 1, -1, -1):
@@ -363,14 +363,14 @@ class Evaluator:
         hit_counts = torch.empty(members, chunks, device=features.device)
         group = max(1, EVAL_BYTES // (4 * EVAL_ROWS * max(width, classes)))
         parts = [slice(g, g + group) for g in range(0, members, group)]
-        group_norms = [[None if nm is None else [t[part] for t in nm] for nm in norms] for part in parts]
         if stack.written_out:
             layers = self._augmented(norms)
             group_layers = [[w[part] for w in layers] for part in parts]  # sliced once, not every chunk
             xt = torch.cat([features.T, features.new_ones(1, n)])  # (inputs + 1, rows): a row of ones for the bias
             wide = layers[0].reshape(members * (width + 1), -1)
-        else:
+        else:  # BatchNorm applied per group (the written-out path folds it into the layers instead)
             xt = features.T.contiguous()
+            group_norms = [[None if nm is None else [t[part] for t in nm] for nm in norms] for part in parts]
         for c, start in enumerate(range(0, n, EVAL_ROWS)):
             stop = min(n, start + EVAL_ROWS)
             x, target = xt[:, start:stop], y[start:stop]
@@ -448,19 +448,6 @@ def _per_member(fn, t: torch.Tensor) -> torch.Tensor:
     if rows % ALIGN == 0 and t.is_contiguous():
         return fn(t)
     return fn(nn.functional.pad(t, (0, -rows % ALIGN)))[..., :rows]
-
-
-_CONSTANTS: dict[tuple, torch.Tensor] = {}
-
-
-def _constant(shape: tuple, value: float, device: torch.device) -> torch.Tensor:
-    """A tensor filled with ``value``, made once per shape (every step of an epoch scatters the same one-hot)."""
-    key = (tuple(shape), value, str(device))
-    if key not in _CONSTANTS:
-        if len(_CONSTANTS) > 64:
-            _CONSTANTS.clear()
-        _CONSTANTS[key] = torch.full(shape, value, device=device)
-    return _CONSTANTS[key]
 
 
 def _loss_and_hits(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
